@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PUPPET := $(VENV)/bin/puppet
+SHARED ?= ../shared/media
+
+.PHONY: setup test demo demo-misalignment bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q -ra
+
+demo: setup
+	$(PY) pipelines/demo.py --shared $(SHARED)
+
+demo-misalignment: setup
+	$(PUPPET) demo misalignment --image $(SHARED)/images/painted_woman.jpg --out out/misalignment.png
+
+bench: setup
+	$(PUPPET) bench loss --json out/bench_loss.json
+
+clean:
+	rm -rf $(VENV) out runs

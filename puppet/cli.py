@@ -1,0 +1,252 @@
+"""The ``puppet`` command line: parses options, calls the library, prints results.
+
+Heavy modules (torch, OpenCV, MediaPipe) are imported inside the commands so
+that ``puppet --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from puppet.errors import PuppetError
+
+app = typer.Typer(
+    help="Make a video of one person (the puppet) move and talk like another (the driver).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Measure speed and memory (table + JSON).", no_args_is_help=True)
+demo_app = typer.Typer(help="Small self-contained demonstrations.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(demo_app, name="demo")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def handle_errors(fn):
+    """Turn PuppetError into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PuppetError as e:
+            _console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output.")):
+    from puppet.utils import setup_logging
+
+    setup_logging(verbose)
+
+
+class _Bar:
+    """A rich progress bar with ETA fed by (done, total, stage) callbacks."""
+
+    def __init__(self, extra: str = ""):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[info]}"), console=_console(stderr=True))
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, done: int, total: int, stage: str, info: str = "") -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total, info="")
+        self.progress.update(self.tasks[stage], completed=done, total=total, info=info)
+
+
+def _parse_overrides(set_: Optional[list[str]]) -> list[str]:
+    return list(set_ or [])
+
+
+@app.command()
+@handle_errors
+def extract(
+    video: Path = typer.Argument(..., help="Target video (mp4, avi, mov, webm...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for frames, landmarks, edge maps, manifest."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (data section is used)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
+    force: bool = typer.Option(False, help="Re-extract even if a matching extraction exists."),
+):
+    """Extract cropped frames, landmarks and edge maps from a target video (cached)."""
+    from puppet.config import load_config
+    from puppet.dataset import extract as do_extract
+
+    cfg = load_config(config, _parse_overrides(set_))
+    with _Bar() as bar:
+        ex = do_extract(video, out, cfg.data, progress=bar, force=force)
+    m = ex.manifest
+    _console().print(f"{len(ex)} of {m['frames_read']} frames kept ({len(m['skipped'])} without a face) "
+                     f"-> {out} (preview: {out / 'preview.png'})")
+
+
+@app.command()
+@handle_errors
+def train(
+    target: Path = typer.Option(..., "--target", "-t", help="Video of the person to animate."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<target name>)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    loss: Optional[str] = typer.Option(None, help="Loss preset: hybrid (default), paper (CX + P), baseline (L1 + P)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (train.steps)."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (train.max_minutes)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (train.device)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+):
+    """Train a CRN that renders the target from face edge maps (CX + perceptual losses)."""
+    from puppet.config import load_config, load_yaml
+    from puppet.train import TrainingInterrupted, train as do_train
+
+    run_dir = out or Path("runs") / target.stem
+    extra: dict = {"train": {}}
+    for key, value in (("steps", steps), ("max_minutes", minutes), ("device", device)):
+        if value is not None:
+            extra["train"][key] = value
+    if resume and config is None and (run_dir / "config.yaml").is_file():
+        config = run_dir / "config.yaml"  # a resumed run keeps its own settings
+    cfg = load_config(config, _parse_overrides(set_), loss_preset=loss, extra=extra)
+    console = _console()
+    with _Bar() as bar:
+        def on_step(step, total, terms):
+            bar(step, total, "training", " ".join(f"{k} {v:.3f}" for k, v in terms.items()))
+        try:
+            res = do_train(target, run_dir, cfg, resume=resume, on_step=on_step,
+                           on_extract=lambda d, t, s: bar(d, t, f"extract: {s}"))
+        except TrainingInterrupted as e:
+            bar.progress.stop()
+            _console(stderr=True).print(f"{e}; continue with: puppet train --target {target} --out {run_dir} --resume")
+            raise typer.Exit(130) from None
+    console.print(f"trained to step {res.step} in {res.seconds / 60:.1f} min"
+                  + (" (time limit)" if res.stopped_by_time else "")
+                  + f"; held-out PSNR {res.val.get('val_psnr', float('nan')):.2f} dB")
+    console.print(f"model: {run_dir}   samples: {run_dir / 'samples' / 'latest.png'}")
+    console.print(f"next:  puppet animate --model {run_dir} --driver DRIVER.mp4")
+
+
+@app.command()
+@handle_errors
+def animate(
+    driver: Path = typer.Option(..., "--driver", "-d", help="Video of the person driving the puppet."),
+    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or its checkpoint.pt)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output mp4 (default out/<model>_<driver>.mp4)."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write driver | edge map | output."),
+    paste_back: bool = typer.Option(False, "--paste-back", help="Blend the face into the target's full frame."),
+    smooth: float = typer.Option(1.0, help="Landmark smoothing strength (0 = off)."),
+    neutral: Optional[int] = typer.Option(None, help="Driver frame with a resting face (default: first frames)."),
+    expression: float = typer.Option(1.0, help="Scale of the driver's expressions."),
+    pose: float = typer.Option(1.0, help="Share of the driver's head motion applied (0-1)."),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="Copy the driver's audio track."),
+    size: int = typer.Option(256, help="Side of each video panel in pixels."),
+    max_frames: int = typer.Option(0, help="Only the first N driver frames (0 = all)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+):
+    """Render the trained target following a driver video, with the driver's audio."""
+    from puppet.animate import animate as do_animate
+    from puppet.utils import ensure_writable_dir
+
+    out = out or Path("out") / f"{Path(model).resolve().name}_{driver.stem}.mp4"
+    ensure_writable_dir(out)
+    with _Bar() as bar:
+        stats = do_animate(driver, model, out, side_by_side=side_by_side, paste_back=paste_back, smooth=smooth,
+                           neutral=neutral, audio=audio, device=device, max_frames=max_frames, panel=size,
+                           expression_scale=expression, pose_scale=pose, progress=bar)
+    lost = f", {stats.lost} without a face (reused last good)" if stats.lost else ""
+    _console().print(f"wrote {stats.out}: {stats.frames} frames at {stats.fps:.2f} fps"
+                     f"{' with audio' if stats.audio else ''}{lost}, {stats.seconds:.1f} s")
+
+
+@bench_app.command("loss")
+@handle_errors
+def bench_loss_cmd(
+    sizes: str = typer.Option("1024,4096,16384", help="Comma-separated N (positions), square numbers."),
+    channels: int = typer.Option(256, help="Feature channels C."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    reps: int = typer.Option(3, help="Timed repetitions per case (median); 1 above N=4096."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+):
+    """Contextual loss forward+backward: naive reference vs lean, time and peak memory."""
+    from puppet.bench import bench_loss, loss_table, write_json
+    from puppet.utils import pick_device
+
+    try:
+        ns = [int(s) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise PuppetError(f"--sizes {sizes!r}: expected comma-separated integers") from None
+    dev = str(pick_device(device))
+    report = bench_loss(ns, channels, dev, reps)
+    _console().print(loss_table(report))
+    if json_path is not None:
+        write_json(report, json_path)
+        _console().print(f"wrote {json_path}")
+
+
+@demo_app.command("misalignment")
+@handle_errors
+def demo_misalignment_cmd(
+    image: Path = typer.Option(..., help="A clean photo or painting (e.g. ../shared/media/images/painted_woman.jpg)."),
+    out: Path = typer.Option(Path("out/misalignment.png"), help="Where to write the side-by-side PNG."),
+    size: int = typer.Option(128, help="Working resolution (square)."),
+    noise: float = typer.Option(0.15, help="Gaussian noise std (0-1 intensity)."),
+    targets: int = typer.Option(3, help="Number of misaligned clean copies."),
+    steps: int = typer.Option(300, help="Gradient steps per loss."),
+    weights: str = typer.Option("auto", help="VGG weights: auto | vgg19 | vgg16-hed | PATH."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the scores as JSON here."),
+):
+    """The paper's Fig. 6: L1 vs contextual loss against misaligned clean images."""
+    import json
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from puppet.misalignment import run_misalignment, strip
+    from puppet.utils import atomic_path, ensure_writable_dir, read_image, write_image
+
+    rgb = read_image(image)
+    ensure_writable_dir(out)
+    with Progress(*Progress.get_default_columns(), transient=True) as bar:
+        task = bar.add_task("optimising (L1, then CX)", total=2 * steps)
+        res = run_misalignment(rgb, size=size, noise=noise, n_targets=targets, steps=steps, weights=weights,
+                               progress=lambda done, total: bar.update(task, completed=done))
+    names = ["noisy input", "misaligned target", "L1 result", "CX result"]
+    write_image(out, strip(res.images, names))
+    table = Table(title="against the aligned clean image")
+    for col in ("image", "PSNR (dB)", "SSIM"):
+        table.add_column(col, justify="right")
+    for name in names:
+        table.add_row(name, f"{res.scores[name]['psnr']:.2f}", f"{res.scores[name]['ssim']:.3f}")
+    _console().print(table)
+    _console().print(f"wrote {out}")
+    if json_path is not None:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(res.scores, indent=2))
+
+
+def main() -> None:
+    app(prog_name="puppet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""Typed configuration: defaults < YAML file < command-line options.
+
+Every section is a dataclass; unknown keys and values of the wrong type are
+errors that name the key. ``Config.to_dict`` / ``config_from_dict`` round-trip
+through plain dicts, which is what checkpoints and ``config.yaml`` in a run
+folder hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from puppet.errors import PuppetError
+
+
+@dataclass
+class DataConfig:
+    """How a target video becomes training pairs (edge map, cropped frame)."""
+
+    size: int = 128  # square training/output resolution in pixels
+    crop_scale: float = 1.5  # crop side = crop_scale x median landmark-box side
+    crop_mode: str = "fixed"  # fixed: one box per clip; smooth: EMA-smoothed moving box
+    val_fraction: float = 0.2  # last part of the clip held out for validation
+    max_frames: int = 0  # 0 = every frame
+    smooth_min_cutoff: float = 1.0  # One Euro filter, Hz (lower = smoother)
+    smooth_beta: float = 0.05  # One Euro filter speed coefficient
+    line_width: int = 1  # edge-map line thickness in pixels at `size`
+
+
+@dataclass
+class ModelConfig:
+    """CRN widths, coarsest module first; the output size comes from data.size."""
+
+    widths: list[int] = field(default_factory=lambda: [256, 256, 256, 128, 64, 32])
+
+
+@dataclass
+class LossConfig:
+    """Weights of each term; a weight of 0 switches the term off."""
+
+    cx_weight: float = 1.0  # L_CX^t against the target frame
+    cx_layers: dict[str, float] = field(default_factory=lambda: {"conv3_2": 1.0, "conv4_2": 1.0})
+    cx_h: float = 0.5
+    cx_eps: float = 1e-5
+    cx_sample: int = 65  # at most cx_sample^2 positions per layer (0 = all)
+    cxs_weight: float = 0.0  # L_CX^s against the driver frame (single-image mode)
+    cxs_layers: dict[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
+    p_weight: float = 0.1  # perceptual L1 on VGG features
+    p_layers: dict[str, float] = field(default_factory=lambda: {"conv5_2": 1.0})
+    l1_weight: float = 10.0
+    l2_weight: float = 0.0
+    gram_weight: float = 0.0
+    gram_layers: dict[str, float] = field(default_factory=lambda: {"conv2_2": 1.0, "conv3_2": 1.0})
+    cx_warmup_steps: int = 300  # CX terms start after this many steps of pixel/perceptual warm-up
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+    batch_size: int = 2
+    lr: float = 2e-4
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast on CUDA (CX similarity stays float32)
+    sample_every: int = 100
+    ckpt_every: int = 200
+    vgg_weights: str = "auto"  # auto | vgg19 | vgg16-hed | random | PATH
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Named loss settings for `puppet train --loss NAME` (applied above the YAML file).
+LOSS_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's puppet-control loss: L_CX^t + L_P^t, nothing else.
+    "paper": {"cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0, "l2_weight": 0.0, "gram_weight": 0.0,
+              "cx_warmup_steps": 0},
+    # The paper's "previous" baseline: L1 + L_P.
+    "baseline": {"cx_weight": 0.0, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0, "gram_weight": 0.0,
+                 "cx_warmup_steps": 0},
+    # Default: L1 + P warm-up, then CX + P with a pixel term kept beside CX (see README).
+    "hybrid": {"cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0, "gram_weight": 0.0,
+               "cx_warmup_steps": 300},
+}
+
+
+def _check_value(key: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` converted to type ``tp`` or raise PuppetError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, (list, tuple)):
+            return [_check_value(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    elif origin is dict:
+        _, item = typing.get_args(tp)
+        if isinstance(value, dict):
+            return {str(k): _check_value(f"{key}.{k}", v, item) for k, v in value.items()}
+    else:  # pragma: no cover - only the types above are used
+        raise TypeError(tp)
+    name = getattr(tp, "__name__", str(tp))
+    raise PuppetError(f"config key '{key}': expected {name}, got {value!r}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        full = f"{prefix}{unknown[0]}"
+        raise PuppetError(f"unknown config key '{full}' (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise PuppetError(f"config key '{prefix}{name}': expected a mapping, got {value!r}")
+            kwargs[name] = _build(tp, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_value(f"{prefix}{name}", value, tp)
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        # Dict-valued leaves (layer weights) are replaced whole, sections are merged.
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k in ("data", "model", "loss", "train"):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a validated Config from a (possibly partial) nested dict."""
+    if not isinstance(data, dict):
+        raise PuppetError(f"config must be a mapping of sections, got {type(data).__name__}")
+    return _build(Config, _merge(Config().to_dict(), data), "")
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """Turn ``section.key=value`` (value in YAML syntax) into a nested dict."""
+    import yaml
+
+    if "=" not in item:
+        raise PuppetError(f"--set {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise PuppetError(f"--set {item!r}: key must be section.key, e.g. train.steps=100")
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return {parts[0]: {parts[1]: value}}
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise PuppetError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise PuppetError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise PuppetError(f"{p}: expected a mapping of sections at the top level")
+    return data
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    loss_preset: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Config:
+    """Resolve a Config: defaults < YAML ``path`` < ``loss_preset`` < ``extra`` < ``overrides``.
+
+    ``extra`` carries explicit command-line flags (e.g. ``{"train": {"steps": 5}}``),
+    ``overrides`` the generic ``--set section.key=value`` items.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _merge(data, load_yaml(path))
+    if loss_preset is not None:
+        if loss_preset not in LOSS_PRESETS:
+            raise PuppetError(f"--loss {loss_preset!r}: choose one of {', '.join(LOSS_PRESETS)}")
+        data = _merge(data, {"loss": LOSS_PRESETS[loss_preset]})
+    if extra:
+        data = _merge(data, extra)
+    for item in overrides or []:
+        data = _merge(data, parse_override(item))
+    cfg = config_from_dict(data)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that types alone cannot express."""
+    if cfg.data.size < 16 or cfg.data.size % 2**(len(cfg.model.widths) - 1):
+        raise PuppetError(
+            f"config key 'data.size': {cfg.data.size} must be >= 16 and divisible by "
+            f"2^(len(model.widths)-1) = {2 ** (len(cfg.model.widths) - 1)}")
+    if cfg.data.crop_mode not in ("fixed", "smooth"):
+        raise PuppetError(f"config key 'data.crop_mode': expected fixed or smooth, got {cfg.data.crop_mode!r}")
+    if not 0.0 <= cfg.data.val_fraction < 1.0:
+        raise PuppetError(f"config key 'data.val_fraction': must be in [0, 1), got {cfg.data.val_fraction}")
+    if cfg.train.batch_size < 1 or cfg.train.steps < 1:
+        raise PuppetError("config keys 'train.batch_size' and 'train.steps' must be >= 1")
+    if cfg.loss.cx_h <= 0:
+        raise PuppetError(f"config key 'loss.cx_h': must be > 0, got {cfg.loss.cx_h}")
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    import yaml
+
+    from puppet.utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -1,0 +1,53 @@
+"""Edge maps drawn from face-mesh landmarks: the generator's input.
+
+One channel per part group, antialiased lines, uint8 (6, S, S) in [0, 255]
+(the model sees them as float in [0, 1]). Training and animation draw with
+the same function at the same size, so the model sees identical line styles.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+PARTS = ("face_oval", "brows", "eyes", "irises", "nose", "lips")
+# Display colours per part (RGB) for previews and side-by-side videos.
+PART_COLORS = ((255, 255, 255), (255, 170, 0), (0, 200, 255), (0, 255, 120), (255, 80, 200), (255, 60, 60))
+
+
+@functools.lru_cache(maxsize=1)
+def part_connections() -> dict[str, np.ndarray]:
+    """{part: (K, 2) int array of landmark index pairs}, from MediaPipe's connection sets."""
+    from mediapipe.python.solutions import face_mesh_connections as c
+
+    groups = {
+        "face_oval": [c.FACEMESH_FACE_OVAL],
+        "brows": [c.FACEMESH_LEFT_EYEBROW, c.FACEMESH_RIGHT_EYEBROW],
+        "eyes": [c.FACEMESH_LEFT_EYE, c.FACEMESH_RIGHT_EYE],
+        "irises": [c.FACEMESH_LEFT_IRIS, c.FACEMESH_RIGHT_IRIS],
+        "nose": [c.FACEMESH_NOSE],
+        "lips": [c.FACEMESH_LIPS],
+    }
+    return {k: np.array(sorted(set().union(*v)), dtype=np.int64) for k, v in groups.items()}
+
+
+def draw_edges(lm: np.ndarray, size: int, line_width: int = 1) -> np.ndarray:
+    """Draw landmarks (478, 2) given in crop pixels into a (6, size, size) uint8 edge map."""
+    import cv2
+
+    shift = 4  # sub-pixel precision: coordinates in 1/16 px
+    pts = np.round(lm * (1 << shift)).astype(np.int32)
+    out = np.zeros((len(PARTS), size, size), dtype=np.uint8)
+    for ch, part in enumerate(PARTS):
+        pairs = part_connections()[part]
+        lines = np.stack([pts[pairs[:, 0]], pts[pairs[:, 1]]], axis=1)  # (K, 2, 2)
+        cv2.polylines(out[ch], list(lines), False, 255, line_width, cv2.LINE_AA, shift)
+    return out
+
+
+def edges_to_rgb(edges: np.ndarray) -> np.ndarray:
+    """(6, S, S) uint8 edge map -> (S, S, 3) uint8 picture, one colour per part."""
+    colors = np.array(PART_COLORS, dtype=np.float32) / 255.0  # (6, 3)
+    img = np.einsum("khw,kc->hwc", edges.astype(np.float32), colors)
+    return np.clip(img, 0, 255).astype(np.uint8)

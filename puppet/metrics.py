@@ -1,0 +1,34 @@
+"""Image quality metrics on tensors (B, 3, H, W) in [0, 1]."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per batch element, (B,); identical images give +inf."""
+    mse = (x - y).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(1.0 / mse)
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
+    ax = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(ax**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004, Gaussian 11x11 window) per batch element, (B,) in [-1, 1]."""
+    c1, c2 = 0.01**2, 0.03**2
+    ch = x.shape[1]
+    w = _gaussian_window(window, sigma, ch, x.device, x.dtype)
+    mu_x = F.conv2d(x, w, groups=ch)
+    mu_y = F.conv2d(y, w, groups=ch)
+    sxx = F.conv2d(x * x, w, groups=ch) - mu_x**2
+    syy = F.conv2d(y * y, w, groups=ch) - mu_y**2
+    sxy = F.conv2d(x * y, w, groups=ch) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
+    return (num / den).flatten(1).mean(dim=1)

@@ -1,0 +1,3 @@
+from puppet.models.crn import CRN
+
+__all__ = ["CRN"]

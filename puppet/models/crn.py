@@ -1,0 +1,66 @@
+"""Cascaded Refinement Network (Chen & Koltun, ICCV 2017).
+
+Refinement modules run from a coarse grid up to the output size, doubling
+the resolution each time. Module k takes the input map resized to its scale
+concatenated with the bilinearly upsampled features of module k-1, then
+applies (3x3 conv -> layer norm -> LeakyReLU(0.2)) twice. A final 1x1 conv
+maps to RGB.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class RefinementModule(nn.Module):
+    def __init__(self, in_channels: int, width: int):
+        super().__init__()
+        # GroupNorm with one group = layer norm over (C, H, W), per-channel affine.
+        self.block = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.GroupNorm(1, width),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.GroupNorm(1, width),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+class CRN(nn.Module):
+    """Edge map (B, in_channels, S, S) in [0, 1] -> RGB image (B, 3, S, S) in [0, 1].
+
+    Args:
+        in_channels: input map channels (6 edge-map parts).
+        size: output side S; must be divisible by 2^(len(widths)-1).
+        widths: channels per module, coarsest first; the coarsest grid is S / 2^(len(widths)-1).
+    """
+
+    def __init__(self, in_channels: int = 6, size: int = 128, widths: tuple[int, ...] | list[int] = (256, 256, 256, 128, 64, 32)):
+        super().__init__()
+        levels = len(widths)
+        if size % (2 ** (levels - 1)):
+            raise ValueError(f"size {size} must be divisible by 2^{levels - 1}")
+        self.in_channels, self.size, self.widths = in_channels, size, list(widths)
+        self.sizes = [size // 2 ** (levels - 1 - k) for k in range(levels)]
+        mods = []
+        prev = 0
+        for w in widths:
+            mods.append(RefinementModule(in_channels + prev, w))
+            prev = w
+        self.refine = nn.ModuleList(mods)
+        self.to_rgb = nn.Conv2d(prev, 3, 1)
+
+    def forward(self, edges: torch.Tensor) -> torch.Tensor:
+        feats = None
+        for s, mod in zip(self.sizes, self.refine):
+            inp = edges if edges.shape[-1] == s else F.interpolate(edges, size=(s, s), mode="area")
+            if feats is not None:
+                feats = F.interpolate(feats, size=(s, s), mode="bilinear", align_corners=False)
+                inp = torch.cat([inp, feats], dim=1)
+            feats = mod(inp)
+        return torch.sigmoid(self.to_rgb(feats))

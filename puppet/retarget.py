@@ -1,0 +1,137 @@
+"""Driver -> target landmark retargeting: the puppet keeps its own face shape.
+
+Every landmark set is normalised by a similarity transform (rotation, uniform
+scale, translation) fitted on stable points (eye corners, nose bridge) to a
+canonical template. The driver's *expression* is its normalised landmarks
+minus its normalised neutral; it is added to the target's normalised neutral.
+The driver's head motion relative to its neutral pose (a similarity in the
+canonical frame, limited to plausible ranges) is applied on top, and the
+result is mapped into the target's crop with the target neutral's transform.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Eye corners (33, 133, 362, 263) and nose bridge (168, 6): they move with the
+# head but hardly with expressions.
+STABLE = np.array([33, 133, 362, 263, 168, 6])
+LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263
+
+
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama) with dst ~ A @ src + t; returns the 2x3 matrix [A | t]."""
+    src = src.astype(np.float64)
+    dst = dst.astype(np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    s0, d0 = src - ms, dst - md
+    cov = d0.T @ s0 / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[1, 1] = -1
+    r = u @ d @ vt
+    var = (s0**2).sum() / len(src)
+    scale = (sig * np.diag(d)).sum() / max(var, 1e-12)
+    a = scale * r
+    return np.concatenate([a, (md - a @ ms)[:, None]], axis=1)
+
+
+def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Apply a 2x3 affine matrix to points (K, 2)."""
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def invert(m: np.ndarray) -> np.ndarray:
+    a_inv = np.linalg.inv(m[:, :2])
+    return np.concatenate([a_inv, (-a_inv @ m[:, 2])[:, None]], axis=1)
+
+
+def compose(m2: np.ndarray, m1: np.ndarray) -> np.ndarray:
+    """m2 after m1."""
+    return np.concatenate([m2[:, :2] @ m1[:, :2], (m2[:, :2] @ m1[:, 2] + m2[:, 2])[:, None]], axis=1)
+
+
+def canonical_template(lm: np.ndarray) -> np.ndarray:
+    """Stable points of ``lm`` rotated level, centred, scaled to unit outer-eye-corner distance."""
+    e = lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]
+    ang = math.atan2(e[1], e[0])
+    c, s = math.cos(-ang), math.sin(-ang)
+    rot = np.array([[c, -s], [s, c]]) / max(np.hypot(*e), 1e-6)
+    pts = (lm[STABLE] - lm[STABLE].mean(0)) @ rot.T
+    return pts
+
+
+@dataclass
+class PoseLimits:
+    """Limits on the head motion transferred from the driver (canonical units: eye distance = 1)."""
+
+    max_degrees: float = 25.0
+    max_shift: float = 0.6
+    max_scale_change: float = 0.3  # +-30 %
+    scale: float = 1.0  # 0 = keep the target's neutral pose, 1 = full driver motion
+
+
+def _limit(q: np.ndarray, lim: PoseLimits) -> np.ndarray:
+    a = q[:, :2]
+    scale = math.sqrt(abs(np.linalg.det(a)))
+    ang = math.atan2(a[1, 0], a[0, 0])
+    ang = max(-math.radians(lim.max_degrees), min(math.radians(lim.max_degrees), ang)) * lim.scale
+    scale = 1 + max(-lim.max_scale_change, min(lim.max_scale_change, scale - 1)) * lim.scale
+    t = q[:, 2] * lim.scale
+    n = np.hypot(*t)
+    if n > lim.max_shift:
+        t = t * lim.max_shift / n
+    c, s = math.cos(ang), math.sin(ang)
+    return np.array([[scale * c, -scale * s, t[0]], [scale * s, scale * c, t[1]]])
+
+
+class Retargeter:
+    """Map driver landmarks (any pixel frame) to target landmarks (target crop pixels).
+
+    Args:
+        target_neutral: (478, 2) target landmarks in its crop, neutral expression.
+        expression_scale: multiplies the driver's expression deltas.
+        limits: head-motion limits.
+    """
+
+    def __init__(self, target_neutral: np.ndarray, expression_scale: float = 1.0,
+                 limits: PoseLimits | None = None):
+        self.template = canonical_template(target_neutral)
+        self.t_target = fit_similarity(target_neutral[STABLE], self.template)
+        self.n_target = apply(self.t_target, target_neutral)
+        self.t_target_inv = invert(self.t_target)
+        self.expression_scale = expression_scale
+        self.limits = limits or PoseLimits()
+        self.t_driver0: np.ndarray | None = None
+        self.n_driver0: np.ndarray | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        return self.n_driver0 is not None
+
+    def calibrate(self, driver_neutral: np.ndarray) -> None:
+        """Take these driver landmarks (478, 2) as the driver's neutral face and pose."""
+        self.t_driver0 = fit_similarity(driver_neutral[STABLE], self.template)
+        self.n_driver0 = apply(self.t_driver0, driver_neutral)
+
+    def __call__(self, driver: np.ndarray) -> np.ndarray:
+        """Driver landmarks (478, 2) -> target landmarks (478, 2) in target crop pixels."""
+        if not self.calibrated:
+            self.calibrate(driver)
+        t_d = fit_similarity(driver[STABLE], self.template)
+        expression = apply(t_d, driver) - self.n_driver0
+        shape = self.n_target + self.expression_scale * expression
+        q = _limit(compose(self.t_driver0, invert(t_d)), self.limits)
+        return apply(self.t_target_inv, apply(q, shape)).astype(np.float32)
+
+
+def neutral_index(landmarks: np.ndarray) -> int:
+    """Index of the frame whose normalised landmarks (F, 478, 2) are closest to the median shape."""
+    template = canonical_template(landmarks[0])
+    norm = np.stack([apply(fit_similarity(lm[STABLE], template), lm) for lm in landmarks])
+    median = np.median(norm, axis=0)
+    return int(np.argmin(((norm - median) ** 2).sum(axis=(1, 2))))

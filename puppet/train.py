@@ -1,0 +1,327 @@
+"""Training a per-target CRN: edge map -> target frame, with the configured losses.
+
+``train(target_video, run_dir, cfg)`` extracts (or reuses) the target's data,
+holds out the end of the clip for validation, and optimises with Adam.
+A run folder holds::
+
+    config.yaml        the resolved config
+    data/              the extraction (see puppet.dataset)
+    checkpoint.pt      latest checkpoint (atomic; model, optimizer, step, config, meta)
+    samples/           step_NNNNNN.png grids (edge map | generated | real) on held-out frames
+    metrics.jsonl      one JSON line per sample step: losses and held-out PSNR / L1
+
+Ctrl-C (or the time limit) saves a checkpoint at the last finished step;
+``resume=True`` continues from it with the same data order as an
+uninterrupted run (the batch of step k depends only on the seed and k).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from puppet.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from puppet.config import Config, LossConfig, config_from_dict, save_config
+from puppet.dataset import Extraction, extract, split
+from puppet.edges import edges_to_rgb
+from puppet.errors import PuppetError
+from puppet.losses.contextual import contextual_loss_layers
+from puppet.losses.perceptual import gram_loss, perceptual_loss
+from puppet.losses.pixel import l1_loss, l2_loss
+from puppet.metrics import psnr
+from puppet.models.crn import CRN
+from puppet.retarget import neutral_index
+from puppet.utils import pick_device, write_image
+
+log = logging.getLogger("puppet")
+StepCallback = Callable[[int, int, dict], None]  # (step, total_steps, {term: value})
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C, once the checkpoint of the last finished step is saved."""
+
+    def __init__(self, step: int, checkpoint: Path):
+        super().__init__(f"interrupted at step {step}; checkpoint saved to {checkpoint}")
+        self.step, self.checkpoint = step, checkpoint
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    seconds: float
+    stopped_by_time: bool = False
+    val: dict = field(default_factory=dict)
+
+
+def build_model(cfg: Config) -> CRN:
+    return CRN(in_channels=6, size=cfg.data.size, widths=cfg.model.widths)
+
+
+class Objective(nn.Module):
+    """The weighted sum of the configured loss terms on one batch.
+
+    ``forward(out, target, step, source=None)`` takes generated and real
+    images (B, 3, S, S) in [0, 1] (``source``: driver frames, for the L_CX^s
+    term) and returns ``(total, {term: float})``. VGG features are computed
+    once per image for every layer any term needs.
+    """
+
+    def __init__(self, cfg: LossConfig, extractor: nn.Module | None):
+        super().__init__()
+        self.cfg = cfg
+        self.extractor = extractor
+
+    @staticmethod
+    def vgg_layers(cfg: LossConfig) -> list[str]:
+        layers: dict[str, None] = {}
+        for w, ls in ((cfg.cx_weight, cfg.cx_layers), (cfg.cxs_weight, cfg.cxs_layers),
+                      (cfg.p_weight, cfg.p_layers), (cfg.gram_weight, cfg.gram_layers)):
+            if w > 0:
+                layers.update(dict.fromkeys(ls))
+        return list(layers)
+
+    def forward(self, out, target, step: int, source=None, generator: torch.Generator | None = None):
+        c = self.cfg
+        cx_on = step >= c.cx_warmup_steps
+        terms: dict[str, torch.Tensor] = {}
+        if c.l1_weight > 0:
+            terms["l1"] = c.l1_weight * l1_loss(out.float(), target.float())
+        if c.l2_weight > 0:
+            terms["l2"] = c.l2_weight * l2_loss(out.float(), target.float())
+        need_feats = (cx_on and (c.cx_weight > 0 or c.cxs_weight > 0)) or c.p_weight > 0 or c.gram_weight > 0
+        if need_feats:
+            fx = self.extractor(out)
+            with torch.no_grad():
+                fy = self.extractor(target)
+            if cx_on and c.cx_weight > 0:
+                terms["cx"] = c.cx_weight * contextual_loss_layers(fx, fy, c.cx_layers, c.cx_h, c.cx_eps,
+                                                                   c.cx_sample, generator)
+            if cx_on and c.cxs_weight > 0:
+                if source is None:
+                    raise ValueError("loss.cxs_weight > 0 needs source images")
+                with torch.no_grad():
+                    fs = self.extractor(source)
+                terms["cx_s"] = c.cxs_weight * contextual_loss_layers(fx, fs, c.cxs_layers, c.cx_h, c.cx_eps,
+                                                                      c.cx_sample, generator)
+            if c.p_weight > 0:
+                terms["p"] = c.p_weight * perceptual_loss({k: v.float() for k, v in fx.items()},
+                                                          {k: v.float() for k, v in fy.items()}, c.p_layers)
+            if c.gram_weight > 0:
+                terms["gram"] = c.gram_weight * gram_loss({k: v.float() for k, v in fx.items()},
+                                                          {k: v.float() for k, v in fy.items()}, c.gram_layers)
+        if not terms:
+            raise PuppetError("every loss weight is 0: nothing to train")
+        total = sum(terms.values())
+        return total, {k: float(v.detach()) for k, v in terms.items()}
+
+
+def to_tensor_images(frames: np.ndarray, device) -> torch.Tensor:
+    """(B, S, S, 3) uint8 -> (B, 3, S, S) float in [0, 1]."""
+    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def to_tensor_edges(edges: np.ndarray, device) -> torch.Tensor:
+    """(B, 6, S, S) uint8 -> float in [0, 1]."""
+    return torch.from_numpy(edges).to(device).float().div_(255)
+
+
+def to_uint8_images(x: torch.Tensor) -> np.ndarray:
+    """(B, 3, S, S) in [0, 1] -> (B, S, S, 3) uint8."""
+    return (x.detach().float().clamp(0, 1).mul(255).add(0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+def sample_grid(edges: np.ndarray, generated: np.ndarray, real: np.ndarray, scale: int = 1) -> np.ndarray:
+    """Rows of (edge map | generated | real) as one RGB uint8 image."""
+    import cv2
+
+    rows = [np.concatenate([edges_to_rgb(e), g, r], axis=1) for e, g, r in zip(edges, generated, real)]
+    grid = np.concatenate(rows, axis=0)
+    if scale > 1:
+        grid = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    return grid
+
+
+def autocast_for(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class _StopFlag:
+    """First Ctrl-C asks the loop to stop after the current step; a second one aborts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after this step (Ctrl-C again to abort without saving)")
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def target_meta(data: Extraction, video: Path) -> dict:
+    """What rendering needs from the target: neutral landmarks and frames, crop, fps."""
+    from puppet.landmarks import CropBox
+    from puppet.video import read_frames
+
+    k = neutral_index(data.landmarks)
+    src_index = data.manifest["kept"][k]
+    boxes = data.manifest["crop_boxes"]
+    box = boxes[0] if len(boxes) == 1 else boxes[k]
+    full = None
+    for i, frame in enumerate(read_frames(video, src_index + 1)):
+        if i == src_index:
+            full = frame
+    meta = {
+        "source": str(video), "fps": float(data.manifest["fps"]), "size": data.size,
+        "neutral_index": int(k), "neutral_source_frame": int(src_index),
+        "neutral_landmarks": torch.from_numpy(data.landmarks[k].copy()),
+        "neutral_crop": torch.from_numpy(data.frames[k].copy()),
+        "crop_box": [float(v) for v in CropBox(*box).to_list()],
+        "line_width": int(data.manifest["settings"]["line_width"]),
+    }
+    if full is not None:
+        meta["neutral_frame"] = torch.from_numpy(np.ascontiguousarray(full))
+    return meta
+
+
+def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
+          on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
+    """Train (or resume) a puppet model for ``target`` in ``run_dir``; returns when done or time is up."""
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    state = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise PuppetError(f"{run_dir}: nothing to resume (no {CHECKPOINT_NAME}); run without --resume")
+        state = load_checkpoint(ckpt_path)
+        saved = config_from_dict(state["config"])
+        if saved.model != cfg.model or saved.data != cfg.data:
+            raise PuppetError(f"{ckpt_path}: model/data settings differ from the checkpoint's; "
+                              "resume with the run's own config (drop the conflicting options)")
+    elif ckpt_path.exists():
+        raise PuppetError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
+                          "or choose another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+
+    data = extract(target, run_dir / "data", cfg.data, progress=on_extract)
+    train_idx, val_idx = split(len(data), cfg.data.val_fraction)
+    if len(train_idx) < 1:
+        raise PuppetError(f"{target}: too few frames with a face to train on ({len(data)})")
+    log.info("%d training frames, %d held out", len(train_idx), len(val_idx))
+
+    device = pick_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg).to(device)
+    layers = Objective.vgg_layers(cfg.loss)
+    extractor = None
+    if layers:
+        from puppet.losses.vgg import VGGFeatures
+
+        extractor = VGGFeatures(layers, weights=cfg.train.vgg_weights).to(device)
+    objective = Objective(cfg.loss, extractor)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    meta = state["meta"] if state else target_meta(data, Path(target))
+    meta["vgg"] = extractor.weights_name if extractor is not None else "none"
+    step = 0
+    if state:
+        model.load_state_dict(state["model"])
+        if state.get("optimizer"):
+            opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        log.info("resumed from %s at step %d", ckpt_path, step)
+
+    def save(at_step: int) -> None:
+        save_checkpoint(ckpt_path, model=model, step=at_step, config=cfg.to_dict(), meta=meta, optimizer=opt)
+
+    sample_idx = val_idx if len(val_idx) else train_idx
+    sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
+    frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
+    if device.type == "cuda":
+        frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(data.edges, device))
+
+    def batch(indices: np.ndarray):
+        if frames_dev is not None:
+            t = torch.from_numpy(indices).to(device)
+            return frames_dev[1][t], frames_dev[0][t]
+        return to_tensor_edges(data.edges[indices], device), to_tensor_images(data.frames[indices], device)
+
+    def evaluate(at_step: int, terms: dict) -> dict:
+        model.eval()
+        with torch.no_grad(), autocast_for(device, cfg.train.amp):
+            ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx
+            e, r = batch(ev)
+            g = model(e).float()
+            val = {"val_psnr": float(psnr(g, r).mean()), "val_l1": float((g - r).abs().mean())}
+            e, r = batch(sample_idx)
+            g = model(e)
+        model.train()
+        grid = sample_grid(data.edges[sample_idx], to_uint8_images(g), data.frames[sample_idx],
+                           scale=2 if data.size <= 128 else 1)
+        write_image(run_dir / "samples" / f"step_{at_step:06d}.png", grid)
+        write_image(run_dir / "samples" / "latest.png", grid)
+        with open(run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": at_step, **terms, **val}) + "\n")
+        return val
+
+    total_steps = cfg.train.steps
+    t0 = time.perf_counter()
+    deadline = t0 + cfg.train.max_minutes * 60 if cfg.train.max_minutes > 0 else None
+    terms: dict = {}
+    val: dict = {}
+    stopped_by_time = False
+    model.train()
+    with _StopFlag() as stop:
+        while step < total_steps:
+            g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
+            idx = train_idx[torch.randint(len(train_idx), (cfg.train.batch_size,), generator=g).numpy()]
+            e, r = batch(idx)
+            with autocast_for(device, cfg.train.amp):
+                out = model(e)
+                loss, terms = objective(out, r, step, generator=g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if on_step:
+                on_step(step, total_steps, terms)
+            if step % cfg.train.sample_every == 0 or step == total_steps:
+                val = evaluate(step, terms)
+            if step % cfg.train.ckpt_every == 0:
+                save(step)
+            if stop.requested:
+                save(step)
+                raise TrainingInterrupted(step, ckpt_path)
+            if deadline is not None and time.perf_counter() > deadline:
+                stopped_by_time = True
+                log.info("time limit of %.1f min reached at step %d", cfg.train.max_minutes, step)
+                break
+    if not val or stopped_by_time:
+        val = evaluate(step, terms)
+    save(step)
+    return TrainResult(run_dir, step, time.perf_counter() - t0, stopped_by_time, val)

@@ -1,0 +1,102 @@
+"""Small shared helpers: atomic file writes, input checks, device choice, logging."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from puppet.errors import PuppetError
+
+log = logging.getLogger("puppet")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary name keeps the suffix so tools that pick a format from the
+    extension (ffmpeg, cv2.imwrite) behave. On any exception the temporary file
+    is removed and ``path`` is left untouched, so a reader never sees a
+    half-written file under the final name.
+    """
+    path = Path(path)
+    ensure_writable_dir(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def ensure_writable_dir(path: str | os.PathLike) -> None:
+    """Create ``path``'s parent folder if needed; raise PuppetError if it cannot be written."""
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PuppetError(f"{path}: cannot create folder {parent} ({e.strerror or e})") from None
+    if not os.access(parent, os.W_OK):
+        raise PuppetError(f"{path}: folder {parent} is not writable")
+
+
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a Path, or raise PuppetError if it is not an existing file."""
+    p = Path(path)
+    if not p.exists():
+        raise PuppetError(f"{p}: {what} not found")
+    if not p.is_file():
+        raise PuppetError(f"{p}: not a file")
+    return p
+
+
+def write_image(path: str | os.PathLike, rgb) -> None:
+    """Write an RGB uint8 array (H, W, 3) atomically as PNG/JPEG (by suffix)."""
+    import cv2
+
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), rgb[..., ::-1]):
+            raise PuppetError(f"{path}: could not encode image")
+
+
+def read_image(path: str | os.PathLike):
+    """Read an image file as RGB uint8 (H, W, 3); PuppetError if it is not an image."""
+    import cv2
+
+    p = require_file(path, "image")
+    bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise PuppetError(f"{p}: not an image OpenCV can read")
+    return bgr[..., ::-1].copy()
+
+
+def pick_device(name: str = "auto"):
+    """Return a torch.device: ``auto`` picks CUDA when present, else CPU."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise PuppetError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route the ``puppet`` logger through rich, once."""
+    from rich.logging import RichHandler
+
+    if any(isinstance(h, RichHandler) for h in log.handlers):
+        return
+    handler = RichHandler(show_path=False, show_time=False, markup=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False

@@ -1,0 +1,76 @@
+"""Config: precedence, unknown keys, wrong types."""
+
+import pytest
+
+from puppet.config import Config, LOSS_PRESETS, config_from_dict, load_config, save_config, load_yaml
+from puppet.errors import PuppetError
+from tests.conftest import ROOT
+
+
+def test_defaults_yaml_equals_dataclass_defaults():
+    assert load_config(ROOT / "configs" / "default.yaml") == Config()
+
+
+def test_precedence_defaults_yaml_preset_flags_set(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  steps: 50\n  lr: 0.001\nloss:\n  l1_weight: 3.0\n")
+    cfg = load_config(p)
+    assert cfg.train.steps == 50 and cfg.train.lr == 0.001 and cfg.train.batch_size == Config().train.batch_size
+    cfg = load_config(p, loss_preset="paper")
+    assert cfg.loss.l1_weight == LOSS_PRESETS["paper"]["l1_weight"]
+    cfg = load_config(p, extra={"train": {"steps": 7}}, overrides=["train.steps=9", "loss.cx_layers={conv4_2: 2}"])
+    assert cfg.train.steps == 9 and cfg.train.lr == 0.001
+    assert cfg.loss.cx_layers == {"conv4_2": 2.0}  # dict leaves are replaced whole
+
+
+def test_unknown_keys_are_errors(tmp_path):
+    with pytest.raises(PuppetError, match="unknown config key 'train.stpes'"):
+        load_config(overrides=["train.stpes=3"])
+    with pytest.raises(PuppetError, match="unknown config key 'bogus'"):
+        config_from_dict({"bogus": {}})
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  sise: 64\n")
+    with pytest.raises(PuppetError, match="data.sise"):
+        load_config(p)
+
+
+def test_wrong_types_are_errors():
+    with pytest.raises(PuppetError, match="'train.steps': expected int"):
+        load_config(overrides=["train.steps=ten"])
+    with pytest.raises(PuppetError, match="'train.amp': expected bool"):
+        load_config(overrides=["train.amp=3"])
+    with pytest.raises(PuppetError, match=r"model.widths\[1\]"):
+        load_config(overrides=["model.widths=[4, x]"])
+    with pytest.raises(PuppetError, match="expected section.key=value"):
+        load_config(overrides=["train.steps"])
+    assert load_config(overrides=["train.lr=1"]).train.lr == 1.0  # int accepted for float
+
+
+def test_range_checks():
+    with pytest.raises(PuppetError, match="data.size"):
+        load_config(overrides=["data.size=100"])
+    with pytest.raises(PuppetError, match="crop_mode"):
+        load_config(overrides=["data.crop_mode=wobbly"])
+    with pytest.raises(PuppetError, match="--loss 'nope'"):
+        load_config(loss_preset="nope")
+
+
+def test_bad_yaml_file(tmp_path):
+    with pytest.raises(PuppetError, match="config file not found"):
+        load_yaml(tmp_path / "missing.yaml")
+    p = tmp_path / "bad.yaml"
+    p.write_text("train: [unclosed\n")
+    with pytest.raises(PuppetError, match="not valid YAML"):
+        load_yaml(p)
+
+
+def test_round_trip(tmp_path):
+    cfg = load_config(overrides=["train.steps=11", "model.widths=[8, 8, 4]", "data.size=32"])
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_shipped_configs_are_valid():
+    for p in sorted((ROOT / "configs").glob("*.yaml")):
+        load_config(p)

@@ -1,0 +1,58 @@
+"""Pixel, perceptual and Gram losses: known answers and module wrappers."""
+
+import pytest
+import torch
+
+from puppet.losses import GramLoss, L1Loss, L2Loss, PerceptualLoss, gram_loss, gram_matrix, l1_loss, l2_loss, perceptual_loss
+
+
+def test_l1_l2_known_answers():
+    x = torch.zeros(1, 3, 2, 2)
+    y = torch.full((1, 3, 2, 2), 0.5)
+    assert l1_loss(x, y).item() == pytest.approx(0.5)
+    assert l2_loss(x, y).item() == pytest.approx(0.25)
+    assert L1Loss()(x, y).item() == pytest.approx(0.5)
+    assert L2Loss()(x, y).item() == pytest.approx(0.25)
+
+
+def test_perceptual_known_answer_and_normalisation():
+    fy = {"a": torch.full((1, 2, 2, 2), 2.0)}
+    fx = {"a": torch.full((1, 2, 2, 2), 3.0)}
+    assert perceptual_loss(fx, fy, {"a": 1.0}, normalize=False).item() == pytest.approx(1.0)
+    # normalised by mean|target| = 2
+    assert perceptual_loss(fx, fy, {"a": 3.0}, normalize=True).item() == pytest.approx(1.5)
+
+
+def test_gram_known_answer():
+    f = torch.tensor([[1.0, 2.0], [0.0, 1.0]]).reshape(1, 2, 1, 2)  # C=2, H*W=2
+    g = gram_matrix(f)
+    torch.testing.assert_close(g, torch.tensor([[[2.5, 1.0], [1.0, 0.5]]]))
+    zero = torch.zeros(1, 2, 1, 2)
+    # ||G(f) - 0||_F^2 = 2.5^2 + 1 + 1 + 0.5^2
+    assert gram_loss({"a": f}, {"a": zero}, {"a": 1.0}).item() == pytest.approx(8.5)
+
+
+def test_gram_ignores_positions():
+    f = torch.randn(1, 4, 5, 5)
+    perm = f.flatten(2)[:, :, torch.randperm(25)].reshape_as(f)
+    assert gram_loss({"a": f}, {"a": perm}, {"a": 1.0}).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_feature_modules_use_the_given_extractor():
+    calls = []
+
+    def extractor(img):
+        calls.append(img.shape)
+        return {"a": img * 2}
+
+    x, y = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
+    p = PerceptualLoss(extractor, {"a": 1.0}, normalize=False)(x, y)
+    assert p.item() == pytest.approx((2 * x - 2 * y).abs().mean().item())
+    gl = GramLoss(extractor, {"a": 1.0})(x, y)
+    assert gl.item() == pytest.approx(gram_loss({"a": 2 * x}, {"a": 2 * y}, {"a": 1.0}).item())
+    assert len(calls) == 4
+
+
+def test_empty_layers_is_an_error():
+    with pytest.raises(ValueError):
+        perceptual_loss({}, {}, {})
