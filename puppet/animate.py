@@ -87,8 +87,6 @@ def compose(output: np.ndarray, panel: int, driver_crop: np.ndarray | None = Non
             edges: np.ndarray | None = None) -> np.ndarray:
     """The output frame, or (driver | edge map | output) side by side when driver_crop is given."""
     if driver_crop is None:
-        if output.shape[0] == output.shape[1]:
-            return _resize(output, panel)
         return output[: output.shape[0] // 2 * 2, : output.shape[1] // 2 * 2]  # yuv420p needs even sizes
     h = panel
     tiles = [_resize(driver_crop, h), _resize(edges_to_rgb(edges), h), _fit_height(output, h)]
@@ -98,11 +96,12 @@ def compose(output: np.ndarray, panel: int, driver_crop: np.ndarray | None = Non
 def animate(driver: str | Path, model: str | Path, out: str | Path, *, side_by_side: bool = False,
             paste_back: bool = False, smooth: float = 1.0, neutral: int | None = None, audio: bool = True,
             device: str = "auto", max_frames: int = 0, panel: int = 256, expression_scale: float = 1.0,
-            pose_scale: float = 1.0, batch_size: int = 8, progress: Progress | None = None) -> AnimateStats:
+            pose_scale: float = 1.0, limit_expression: bool = True, batch_size: int = 8,
+            progress: Progress | None = None) -> AnimateStats:
     """Render ``model``'s target following ``driver`` into ``out`` (mp4, driver's fps and audio)."""
     driver, out = Path(driver), Path(out)
     renderer = Renderer.from_path(model, device=device, smooth=smooth, expression_scale=expression_scale,
-                                  pose_scale=pose_scale)
+                                  pose_scale=pose_scale, limit_expression=limit_expression)
     if paste_back and not renderer.can_paste:
         raise PuppetError(f"{model}: checkpoint has no target frame to paste into; retrain to use --paste-back")
     info = probe(driver)
@@ -122,7 +121,7 @@ def animate(driver: str | Path, model: str | Path, out: str | Path, *, side_by_s
     def flush():
         rgb = renderer.generate(np.stack([e for _, _, e in pending]))
         for (i, frame, e), face in zip(pending, rgb):
-            img = renderer.paste(face) if paste_back else face
+            img = renderer.paste(face) if paste_back else _resize(face, panel)
             dcrop = crop(frame, boxes[i], panel) if side_by_side else None
             writer.write(compose(img, panel, dcrop, e))
         pending.clear()

@@ -158,6 +158,8 @@ def animate(
     neutral: Optional[int] = typer.Option(None, help="Driver frame with a resting face (default: first frames)."),
     expression: float = typer.Option(1.0, help="Scale of the driver's expressions."),
     pose: float = typer.Option(1.0, help="Share of the driver's head motion applied (0-1)."),
+    limit_expression: bool = typer.Option(True, "--limit-expression/--free-expression",
+                                          help="Keep expressions within the range the target clip shows."),
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Copy the driver's audio track."),
     size: int = typer.Option(256, help="Side of each video panel in pixels."),
     max_frames: int = typer.Option(0, help="Only the first N driver frames (0 = all)."),
@@ -172,7 +174,8 @@ def animate(
     with _Bar() as bar:
         stats = do_animate(driver, model, out, side_by_side=side_by_side, paste_back=paste_back, smooth=smooth,
                            neutral=neutral, audio=audio, device=device, max_frames=max_frames, panel=size,
-                           expression_scale=expression, pose_scale=pose, progress=bar)
+                           expression_scale=expression, pose_scale=pose, limit_expression=limit_expression,
+                           progress=bar)
     lost = f", {stats.lost} without a face (reused last good)" if stats.lost else ""
     _console().print(f"wrote {stats.out}: {stats.frames} frames at {stats.fps:.2f} fps"
                      f"{' with audio' if stats.audio else ''}{lost}, {stats.seconds:.1f} s")

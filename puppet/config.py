@@ -26,8 +26,8 @@ class DataConfig:
     crop_mode: str = "fixed"  # fixed: one box per clip; smooth: EMA-smoothed moving box
     val_fraction: float = 0.2  # last part of the clip held out for validation
     max_frames: int = 0  # 0 = every frame
-    smooth_min_cutoff: float = 1.0  # One Euro filter, Hz (lower = smoother)
-    smooth_beta: float = 0.05  # One Euro filter speed coefficient
+    smooth_min_cutoff: float = 3.0  # One Euro filter at rest, Hz (lower = smoother)
+    smooth_beta: float = 10.0  # raises the cutoff with speed (face sizes/s) so edges do not lag the mouth
     line_width: int = 1  # edge-map line thickness in pixels at `size`
 
 

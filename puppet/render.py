@@ -30,10 +30,12 @@ class Renderer:
         smooth: temporal smoothing strength (0 = off, 1 = default, 2 = twice as smooth).
         expression_scale: multiplies the driver's expression (e.g. 1.3 exaggerates).
         pose_scale: how much of the driver's head motion is applied (0 = none, 1 = all).
+        limit_expression: keep expressions within the range the target clip shows
+            (wider ones are outside what the model learned and smear).
     """
 
     def __init__(self, state: dict, device: str = "auto", smooth: float = 1.0, expression_scale: float = 1.0,
-                 pose_scale: float = 1.0):
+                 pose_scale: float = 1.0, limit_expression: bool = True):
         self.cfg = config_from_dict(state["config"])
         self.meta = state["meta"]
         self.device = pick_device(device)
@@ -42,11 +44,14 @@ class Renderer:
         model = build_model(self.cfg)
         model.load_state_dict(state["model"])
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
-        self.retargeter = Retargeter(self.meta["neutral_landmarks"].numpy(), expression_scale,
-                                     PoseLimits(scale=pose_scale))
+        limits = PoseLimits(**self.meta.get("pose_range", {}))  # the head motion the target clip contains
+        limits.scale = pose_scale
+        expr = self.meta.get("expression_range")
+        self.retargeter = Retargeter(self.meta["neutral_landmarks"].numpy(), expression_scale, limits,
+                                     None if expr is None or not limit_expression else expr.numpy())
         # One Euro on crop-normalised coordinates: ~1.5 Hz cutoff at rest removes tracker
         # jitter; beta lets the cutoff rise with speed so mouth motion is not lagged.
-        self.filter = OneEuroFilter(1.5 / smooth, 5.0 / smooth) if smooth > 0 else None
+        self.filter = OneEuroFilter(1.5 / smooth, 10.0 / smooth) if smooth > 0 else None
 
     @classmethod
     def from_path(cls, path: str | Path, **kwargs) -> "Renderer":

@@ -75,13 +75,50 @@ class PoseLimits:
     scale: float = 1.0  # 0 = keep the target's neutral pose, 1 = full driver motion
 
 
-def _limit(q: np.ndarray, lim: PoseLimits) -> np.ndarray:
+def decompose(q: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Similarity 2x3 -> (uniform scale, angle in radians, translation (2,))."""
     a = q[:, :2]
-    scale = math.sqrt(abs(np.linalg.det(a)))
-    ang = math.atan2(a[1, 0], a[0, 0])
+    return math.sqrt(abs(np.linalg.det(a))), math.atan2(a[1, 0], a[0, 0]), q[:, 2].copy()
+
+
+def pose_range(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 98.0) -> PoseLimits:
+    """Head motion a target clip contains, relative to its neutral frame, as PoseLimits.
+
+    The puppet can only render poses it was trained on; driver motion beyond
+    them makes the generator smear the face, so it is clamped to this range.
+    """
+    template = canonical_template(neutral)
+    t0 = fit_similarity(neutral[STABLE], template)
+    degs, shifts, scales = [], [], []
+    for lm in landmarks:
+        s, ang, t = decompose(compose(t0, invert(fit_similarity(lm[STABLE], template))))
+        degs.append(abs(math.degrees(ang)))
+        shifts.append(float(np.hypot(*t)))
+        scales.append(abs(s - 1))
+    p = lambda v: float(np.percentile(v, percentile))  # noqa: E731
+    return PoseLimits(max_degrees=p(degs), max_shift=p(shifts), max_scale_change=p(scales))
+
+
+def expression_range(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 99.0,
+                     margin: float = 0.25) -> np.ndarray:
+    """Per-landmark range of the target's own expression offsets, (2, 478, 2) low/high, canonical units.
+
+    Offsets are normalised landmarks minus the normalised neutral. The range
+    is widened by ``margin`` of its width so expressions are not flattened.
+    """
+    template = canonical_template(neutral)
+    n0 = apply(fit_similarity(neutral[STABLE], template), neutral)
+    offs = np.stack([apply(fit_similarity(lm[STABLE], template), lm) - n0 for lm in landmarks])
+    lo, hi = np.percentile(offs, 100 - percentile, axis=0), np.percentile(offs, percentile, axis=0)
+    pad = margin * (hi - lo)
+    return np.stack([lo - pad, hi + pad]).astype(np.float32)
+
+
+def _limit(q: np.ndarray, lim: PoseLimits) -> np.ndarray:
+    scale, ang, t = decompose(q)
     ang = max(-math.radians(lim.max_degrees), min(math.radians(lim.max_degrees), ang)) * lim.scale
     scale = 1 + max(-lim.max_scale_change, min(lim.max_scale_change, scale - 1)) * lim.scale
-    t = q[:, 2] * lim.scale
+    t = t * lim.scale
     n = np.hypot(*t)
     if n > lim.max_shift:
         t = t * lim.max_shift / n
@@ -96,16 +133,19 @@ class Retargeter:
         target_neutral: (478, 2) target landmarks in its crop, neutral expression.
         expression_scale: multiplies the driver's expression deltas.
         limits: head-motion limits.
+        expression_limits: (2, 478, 2) low/high expression offsets the target can show
+            (see :func:`expression_range`); None = unlimited.
     """
 
     def __init__(self, target_neutral: np.ndarray, expression_scale: float = 1.0,
-                 limits: PoseLimits | None = None):
+                 limits: PoseLimits | None = None, expression_limits: np.ndarray | None = None):
         self.template = canonical_template(target_neutral)
         self.t_target = fit_similarity(target_neutral[STABLE], self.template)
         self.n_target = apply(self.t_target, target_neutral)
         self.t_target_inv = invert(self.t_target)
         self.expression_scale = expression_scale
         self.limits = limits or PoseLimits()
+        self.expression_limits = expression_limits
         self.t_driver0: np.ndarray | None = None
         self.n_driver0: np.ndarray | None = None
 
@@ -123,8 +163,10 @@ class Retargeter:
         if not self.calibrated:
             self.calibrate(driver)
         t_d = fit_similarity(driver[STABLE], self.template)
-        expression = apply(t_d, driver) - self.n_driver0
-        shape = self.n_target + self.expression_scale * expression
+        expression = self.expression_scale * (apply(t_d, driver) - self.n_driver0)
+        if self.expression_limits is not None:
+            expression = np.clip(expression, self.expression_limits[0], self.expression_limits[1])
+        shape = self.n_target + expression
         q = _limit(compose(self.t_driver0, invert(t_d)), self.limits)
         return apply(self.t_target_inv, apply(q, shape)).astype(np.float32)
 

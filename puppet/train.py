@@ -17,6 +17,7 @@ uninterrupted run (the batch of step k depends only on the seed and k).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -41,7 +42,7 @@ from puppet.losses.perceptual import gram_loss, perceptual_loss
 from puppet.losses.pixel import l1_loss, l2_loss
 from puppet.metrics import psnr
 from puppet.models.crn import CRN
-from puppet.retarget import neutral_index
+from puppet.retarget import expression_range, neutral_index, pose_range
 from puppet.utils import pick_device, write_image
 
 log = logging.getLogger("puppet")
@@ -203,6 +204,8 @@ def target_meta(data: Extraction, video: Path) -> dict:
         "neutral_crop": torch.from_numpy(data.frames[k].copy()),
         "crop_box": [float(v) for v in CropBox(*box).to_list()],
         "line_width": int(data.manifest["settings"]["line_width"]),
+        "pose_range": dataclasses.asdict(pose_range(data.landmarks, data.landmarks[k])),
+        "expression_range": torch.from_numpy(expression_range(data.landmarks, data.landmarks[k])),
     }
     if full is not None:
         meta["neutral_frame"] = torch.from_numpy(np.ascontiguousarray(full))
@@ -287,6 +290,8 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         write_image(run_dir / "samples" / "latest.png", grid)
         with open(run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": at_step, **terms, **val}) + "\n")
+        log.debug("step %d: %s, held-out PSNR %.2f dB", at_step,
+                  " ".join(f"{k} {v:.3f}" for k, v in terms.items()), val["val_psnr"])
         return val
 
     total_steps = cfg.train.steps

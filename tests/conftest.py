@@ -28,3 +28,39 @@ def _seed():
     import torch
 
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A tiny model trained for 4 steps on the first 24 frames of a real target clip."""
+    from puppet.config import load_config
+    from puppet.train import train
+
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["train.vgg_weights=random"])
+    train(video, run, cfg)
+    return run
+
+
+def make_video(path, frames, fps=25.0, audio_from=None):
+    """Write RGB uint8 frames to an mp4 with puppet's own writer."""
+    from puppet.video import VideoWriter
+
+    with VideoWriter(path, fps, audio_from=audio_from, duration=len(frames) / fps) as w:
+        for f in frames:
+            w.write(f)
+    return path
+
+
+def add_sine_audio(video, out, seconds=2.0):
+    """Copy ``video`` with a 440 Hz tone as its audio track (ffmpeg from imageio-ffmpeg)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video),
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+                    "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-t", str(seconds), str(out)],
+                   check=True)
+    return out

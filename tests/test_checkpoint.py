@@ -1,0 +1,59 @@
+"""Checkpoints: round trip, atomic write, clear errors for foreign, corrupted or old files."""
+
+import pytest
+import torch
+
+from puppet.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from puppet.errors import PuppetError
+from puppet.models.crn import CRN
+
+
+def _save(path, **kw):
+    m = CRN(6, 16, [4, 4])
+    opt = torch.optim.Adam(m.parameters())
+    m(torch.rand(1, 6, 16, 16)).mean().backward()
+    opt.step()
+    save_checkpoint(path, model=m, step=3, config={"a": 1}, meta={"lm": torch.zeros(2, 2)}, optimizer=opt, **kw)
+    return m, opt
+
+
+def test_round_trip(tmp_path):
+    m, opt = _save(tmp_path / "c.pt")
+    st = load_checkpoint(tmp_path / "c.pt")
+    assert st["step"] == 3 and st["config"] == {"a": 1} and st["kind"] == "puppet"
+    for k, v in m.state_dict().items():
+        torch.testing.assert_close(st["model"][k], v)
+    assert st["optimizer"]["state"]  # Adam moments saved
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temp files left
+
+
+def test_run_folder_resolves(tmp_path):
+    _save(tmp_path / "checkpoint.pt")
+    assert resolve_checkpoint(tmp_path) == tmp_path / "checkpoint.pt"
+    with pytest.raises(PuppetError, match="no checkpoint in this run folder"):
+        resolve_checkpoint(tmp_path / "sub" if (tmp_path / "sub").mkdir() is None else None)
+
+
+def test_missing(tmp_path):
+    with pytest.raises(PuppetError, match="model not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_corrupted(tmp_path):
+    _save(tmp_path / "c.pt")
+    data = (tmp_path / "c.pt").read_bytes()
+    (tmp_path / "c.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PuppetError, match="corrupted or not a puppet checkpoint"):
+        load_checkpoint(tmp_path / "c.pt")
+
+
+def test_foreign_and_other_version(tmp_path):
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "f.pt")
+    with pytest.raises(PuppetError, match="not a puppet checkpoint"):
+        load_checkpoint(tmp_path / "f.pt")
+    _save(tmp_path / "v.pt")
+    st = torch.load(tmp_path / "v.pt", weights_only=True)
+    st["version"] = 99
+    torch.save(st, tmp_path / "v.pt")
+    with pytest.raises(PuppetError, match="version 99 is not supported"):
+        load_checkpoint(tmp_path / "v.pt")

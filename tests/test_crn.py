@@ -1,0 +1,40 @@
+"""CRN: output shapes and range at each size, gradient flow, size checks."""
+
+import pytest
+import torch
+
+from puppet.models.crn import CRN
+
+
+@pytest.mark.parametrize("size,widths", [(32, [8, 8, 4]), (128, [16, 16, 8, 8, 4, 4]), (256, [8, 8, 8, 8, 4, 4, 4]),
+                                         (512, [4, 4, 4, 4, 4, 4, 4])])
+def test_output_shape_and_range(size, widths):
+    m = CRN(6, size, widths)
+    y = m(torch.rand(2, 6, size, size))
+    assert y.shape == (2, 3, size, size)
+    assert y.min() >= 0 and y.max() <= 1
+    assert m.sizes[0] == size // 2 ** (len(widths) - 1) and m.sizes[-1] == size
+
+
+def test_default_cpu_model_size():
+    m = CRN()
+    n = sum(p.numel() for p in m.parameters())
+    assert 3.0e6 < n < 4.0e6  # DESIGN.md: 3.6 M parameters for the 128^2 CPU model
+
+
+def test_gradients_reach_every_module():
+    m = CRN(6, 32, [8, 8, 4])
+    m(torch.rand(1, 6, 32, 32)).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+def test_input_drives_output():
+    m = CRN(6, 32, [8, 8, 4]).eval()
+    a, b = torch.zeros(1, 6, 32, 32), torch.zeros(1, 6, 32, 32)
+    b[:, :, 10:20, 10:20] = 1
+    assert (m(a) - m(b)).abs().max() > 1e-4
+
+
+def test_bad_size():
+    with pytest.raises(ValueError, match="divisible"):
+        CRN(6, 100, [8, 8, 8, 8])

@@ -1,0 +1,40 @@
+"""Edge maps: channels per part, drawn where the landmarks are, identical for identical input."""
+
+import numpy as np
+
+from puppet.edges import PARTS, draw_edges, edges_to_rgb, part_connections
+
+
+def _synthetic_landmarks(size):
+    rng = np.random.default_rng(0)
+    return (rng.random((478, 2)) * 0.6 + 0.2).astype(np.float32) * size
+
+
+def test_connections_cover_parts():
+    conn = part_connections()
+    assert tuple(conn) == PARTS
+    assert all(len(v) > 0 and v.max() < 478 for v in conn.values())
+    assert conn["irises"].min() >= 468  # refined iris points
+
+
+def test_draw_shape_dtype_and_determinism():
+    lm = _synthetic_landmarks(64)
+    a = draw_edges(lm, 64)
+    assert a.shape == (6, 64, 64) and a.dtype == np.uint8
+    assert (a.reshape(6, -1).max(axis=1) > 0).all()
+    np.testing.assert_array_equal(a, draw_edges(lm, 64))
+
+
+def test_lines_follow_landmarks():
+    lm = np.zeros((478, 2), np.float32) + 5
+    i, j = part_connections()["lips"][0]
+    lm[i] = (10, 20)
+    lm[j] = (50, 20)
+    e = draw_edges(lm, 64)
+    assert e[5, 20, 30] > 200  # on the segment
+    assert e[5, 40, 30] == 0
+
+
+def test_rgb_preview():
+    img = edges_to_rgb(draw_edges(_synthetic_landmarks(32), 32))
+    assert img.shape == (32, 32, 3) and img.dtype == np.uint8 and img.max() > 0

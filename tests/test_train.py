@@ -1,0 +1,87 @@
+"""Training: files written, resume continues exactly, objective terms, errors."""
+
+import json
+
+import pytest
+import torch
+
+from puppet.checkpoint import load_checkpoint
+from puppet.config import load_config
+from puppet.errors import PuppetError
+from puppet.train import Objective, train
+from tests.conftest import MEDIA, ROOT, make_video, need_shared
+
+import numpy as np
+
+
+def _cfg(*extra):
+    return load_config(ROOT / "configs" / "tiny.yaml", ["train.vgg_weights=random", *extra])
+
+
+def test_tiny_run_writes_everything(tiny_run):
+    for name in ("checkpoint.pt", "config.yaml", "metrics.jsonl", "samples/latest.png", "samples/step_000004.png",
+                 "data/manifest.json", "data/preview.png"):
+        assert (tiny_run / name).is_file(), name
+    st = load_checkpoint(tiny_run)
+    assert st["step"] == 4
+    meta = st["meta"]
+    assert meta["neutral_landmarks"].shape == (478, 2)
+    assert meta["neutral_frame"].shape == (480, 480, 3)
+    assert meta["size"] == 32
+    lines = [json.loads(x) for x in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4]
+    assert all("val_psnr" in x and "l1" in x for x in lines)
+    assert "cx" in lines[-1]  # CX switched on after the 1-step warm-up
+
+
+def test_resume_matches_uninterrupted(tmp_path, media):
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    full = train(video, tmp_path / "full", _cfg("train.steps=4"))
+    train(video, tmp_path / "part", _cfg("train.steps=2"))
+    with pytest.raises(PuppetError, match="already holds a checkpoint"):
+        train(video, tmp_path / "part", _cfg("train.steps=4"))
+    res = train(video, tmp_path / "part", _cfg("train.steps=4"), resume=True)
+    assert res.step == full.step == 4
+    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "part")
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=1e-5, atol=1e-6)
+    sa, sb = a["optimizer"]["state"], b["optimizer"]["state"]
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sa[k]["exp_avg"], sb[k]["exp_avg"], rtol=1e-5, atol=1e-7)
+        assert float(sa[k]["step"]) == float(sb[k]["step"]) == 4
+
+
+def test_resume_without_checkpoint_and_conflicting_model(tmp_path, tiny_run, media):
+    video = MEDIA / "targets" / "glasses_man.mp4"
+    with pytest.raises(PuppetError, match="nothing to resume"):
+        train(video, tmp_path / "empty", _cfg(), resume=True)
+    with pytest.raises(PuppetError, match="differ from the checkpoint"):
+        train(video, tiny_run, _cfg("model.widths=[8, 8, 8, 8]"), resume=True)
+
+
+def test_no_face_target_is_an_error(tmp_path):
+    video = make_video(tmp_path / "black.mp4", [np.zeros((64, 64, 3), np.uint8)] * 6)
+    with pytest.raises(PuppetError, match="no face found"):
+        train(video, tmp_path / "run", _cfg())
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_objective_terms_and_warmup():
+    cfg = _cfg().loss
+    ident = lambda x: {k: x for k in ("conv3_2", "conv4_2", "conv5_2")}  # noqa: E731
+    obj = Objective(cfg, ident)
+    x, y = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8)
+    _, terms = obj(x, y, step=0)
+    assert set(terms) == {"l1", "p"}  # CX is off during warm-up
+    total, terms = obj(x, y, step=cfg.cx_warmup_steps)
+    assert set(terms) == {"l1", "p", "cx"}
+    assert total.item() == pytest.approx(sum(terms.values()), rel=1e-5)
+    total.backward()
+    assert x.grad is not None
+
+
+def test_all_zero_weights_is_an_error():
+    cfg = load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0"]).loss
+    with pytest.raises(PuppetError, match="every loss weight is 0"):
+        Objective(cfg, None)(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), step=0)
