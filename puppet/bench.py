@@ -1,10 +1,12 @@
 """Benchmarks: ``puppet bench loss`` (naive vs lean contextual loss).
 
-Each case runs in a fresh child process so that its peak memory is its own:
-on CPU the peak resident set (VmHWM, reset through /proc/self/clear_refs)
-minus the resident set just before the timed runs, with glibc told to return
-large blocks to the OS at once (MALLOC_MMAP_THRESHOLD_) so freed memory is
-not counted twice; on CUDA ``torch.cuda.max_memory_allocated``.
+Each case runs in a fresh child process so that its peak memory is its own.
+Times are the median of the timed repetitions (after one warm-up). Memory is
+measured on one more repetition: on CPU the peak resident set (VmHWM, reset
+through /proc/self/clear_refs) minus the resident set just before it, with
+glibc switched to returning large blocks to the OS at once (mallopt) so that
+memory freed earlier is not reused invisibly; on CUDA
+``torch.cuda.max_memory_allocated`` minus what was allocated before.
 """
 
 from __future__ import annotations
@@ -50,20 +52,27 @@ def _run_case(impl: str, n: int, c: int, reps: int, device: str) -> dict:
             torch.cuda.synchronize()
 
     step()  # warm-up: first-call allocations and kernel selection
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        base = _proc_status("VmRSS")
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else _proc_status("VmHWM")) - base
     times.sort()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD: big blocks come from / go back to the OS
+        libc.mallopt(-1, 1 << 17)  # M_TRIM_THRESHOLD
+        libc.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+        base = _proc_status("VmRSS")
+    step()
+    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else _proc_status("VmHWM")) - base
     return {"impl": impl, "n": n, "c": c, "device": device, "reps": reps,
             "seconds": times[len(times) // 2], "peak_mb": max(peak, 0) / 2**20}
 
@@ -113,9 +122,8 @@ def bench_loss(sizes: list[int], channels: int = 256, device: str = "cpu", reps:
                                 "skipped": f"needs ~{8 * n * n * 4 / 2**30:.1f} GiB"})
                 continue
             r = reps if n <= 4096 else 1
-            env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
             cmd = [sys.executable, "-m", "puppet.bench", impl, str(n), str(channels), str(r), device]
-            out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode != 0:
                 results.append({"impl": impl, "n": n, "c": channels, "device": device,
                                 "skipped": f"failed: {out.stderr.strip().splitlines()[-1:]}"})

@@ -181,6 +181,61 @@ def animate(
                      f"{' with audio' if stats.audio else ''}{lost}, {stats.seconds:.1f} s")
 
 
+@app.command(epilog="Keys in the window: c = recalibrate (your current face becomes neutral), "
+                     "s = toggle side by side, e = toggle edge-map view, q or Esc = quit.")
+@handle_errors
+def live(
+    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or its checkpoint.pt)."),
+    camera: int = typer.Option(0, help="Webcam index."),
+    width: int = typer.Option(640, help="Requested camera width."),
+    height: int = typer.Option(480, help="Requested camera height."),
+    camera_fps: float = typer.Option(30.0, "--fps", help="Requested camera frame rate."),
+    source: Optional[Path] = typer.Option(None, help="Read this video file as if it were the camera."),
+    fast: bool = typer.Option(False, help="With --source: read as fast as possible (no drops) instead of "
+                                          "at the file's frame rate."),
+    window: bool = typer.Option(True, "--window/--no-window", help="Show a window (needs a display)."),
+    record: Optional[Path] = typer.Option(None, help="Also write what is shown to this mp4."),
+    virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Send the output to a virtual camera "
+                                                                  "(needs the pyvirtualcam extra)."),
+    max_frames: int = typer.Option(0, help="Stop after N frames (0 = until the source ends or q)."),
+    size: int = typer.Option(256, help="Side of each shown panel in pixels."),
+    smooth: float = typer.Option(1.0, help="Landmark smoothing strength (0 = off)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the run's statistics as JSON here."),
+):
+    """Puppeteer the target live from a webcam (or a video file), with FPS and latency stats."""
+    from puppet.live import file_frames, camera_frames, run_live
+    from puppet.render import Renderer
+    from puppet.utils import atomic_path, ensure_writable_dir
+
+    for p in (record, json_path):
+        if p is not None:
+            ensure_writable_dir(p)
+    renderer = Renderer.from_path(model, device=device, smooth=smooth)
+    if source is not None:
+        from puppet.video import probe
+
+        fps_out = probe(source, audio=False).fps
+        frames = file_frames(source, realtime=not fast)
+    else:
+        fps_out = camera_fps
+        frames = camera_frames(camera, width, height, camera_fps)
+    stats = run_live(renderer, frames, drop=not (source is not None and fast), window=window, record=record,
+                     record_fps=fps_out, virtual_cam=virtual_cam, max_frames=max_frames, panel=size)
+    stages = "  ".join(f"{k} {v:.1f}" for k, v in stats.stage_ms.items())
+    _console().print(f"frames shown {stats.frames_shown}, dropped {stats.frames_dropped}, "
+                     f"without face {stats.frames_without_face}; mean {stats.mean_fps:.1f} FPS, "
+                     f"latency mean {stats.latency_ms_mean:.0f} ms, p95 {stats.latency_ms_p95:.0f} ms")
+    _console().print(f"per frame (ms): {stages}")
+    if json_path is not None:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(stats.to_json())
+    if record is not None:
+        _console().print(f"recorded {record}")
+    if stats.error:
+        raise PuppetError(stats.error)
+
+
 @bench_app.command("loss")
 @handle_errors
 def bench_loss_cmd(
@@ -213,8 +268,8 @@ def demo_misalignment_cmd(
     out: Path = typer.Option(Path("out/misalignment.png"), help="Where to write the side-by-side PNG."),
     size: int = typer.Option(128, help="Working resolution (square)."),
     noise: float = typer.Option(0.15, help="Gaussian noise std (0-1 intensity)."),
-    targets: int = typer.Option(3, help="Number of misaligned clean copies."),
-    steps: int = typer.Option(300, help="Gradient steps per loss."),
+    targets: int = typer.Option(1, help="Number of misaligned clean copies (several: L1 averages them)."),
+    steps: int = typer.Option(200, help="Gradient steps per loss."),
     weights: str = typer.Option("auto", help="VGG weights: auto | vgg19 | vgg16-hed | PATH."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the scores as JSON here."),
 ):
