@@ -106,21 +106,36 @@ def extract(
 @app.command()
 @handle_errors
 def train(
-    target: Path = typer.Option(..., "--target", "-t", help="Video of the person to animate."),
+    target: Optional[Path] = typer.Option(None, "--target", "-t", help="Video of the person to animate."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Single-image mode: a portrait to animate "
+                                                               "(with --driver)."),
+    driver: Optional[Path] = typer.Option(None, "--driver", "-d", help="Single-image mode: driver video to "
+                                                                       "learn from."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<target name>)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
-    loss: Optional[str] = typer.Option(None, help="Loss preset: hybrid (default), paper (CX + P), baseline (L1 + P)."),
+    loss: Optional[str] = typer.Option(None, help="Loss preset: hybrid (default), paper (CX + P), baseline "
+                                                  "(L1 + P), single (default with --image)."),
     steps: Optional[int] = typer.Option(None, help="Training steps (train.steps)."),
     minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (train.max_minutes)."),
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (train.device)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
 ):
-    """Train a CRN that renders the target from face edge maps (CX + perceptual losses)."""
-    from puppet.config import load_config, load_yaml
-    from puppet.train import TrainingInterrupted, train as do_train
+    """Train a CRN that renders the target from face edge maps (CX + perceptual losses).
 
-    run_dir = out or Path("runs") / target.stem
+    Video target: puppet train --target person.mp4.  Single portrait: puppet train --image face.jpg --driver me.mp4.
+    """
+    from puppet.config import load_config
+    from puppet.train import TrainingInterrupted, train as do_train, train_single_image
+
+    if (target is None) == (image is None):
+        raise PuppetError("give either --target VIDEO, or --image PORTRAIT with --driver VIDEO")
+    if image is not None and driver is None:
+        raise PuppetError("--image needs --driver VIDEO (the motion the portrait learns from)")
+    if image is not None and loss is None:
+        loss = "single"
+    source = target or image
+    run_dir = out or Path("runs") / source.stem
     extra: dict = {"train": {}}
     for key, value in (("steps", steps), ("max_minutes", minutes), ("device", device)):
         if value is not None:
@@ -133,15 +148,20 @@ def train(
         def on_step(step, total, terms):
             bar(step, total, "training", " ".join(f"{k} {v:.3f}" for k, v in terms.items()))
         try:
-            res = do_train(target, run_dir, cfg, resume=resume, on_step=on_step,
-                           on_extract=lambda d, t, s: bar(d, t, f"extract: {s}"))
+            on_extract = lambda d, t, s: bar(d, t, f"extract: {s}")  # noqa: E731
+            if image is not None:
+                res = train_single_image(image, driver, run_dir, cfg, resume=resume, on_step=on_step,
+                                         on_extract=on_extract)
+            else:
+                res = do_train(target, run_dir, cfg, resume=resume, on_step=on_step, on_extract=on_extract)
         except TrainingInterrupted as e:
             bar.progress.stop()
-            _console(stderr=True).print(f"{e}; continue with: puppet train --target {target} --out {run_dir} --resume")
+            again = f"--image {image} --driver {driver}" if image is not None else f"--target {target}"
+            _console(stderr=True).print(f"{e}; continue with: puppet train {again} --out {run_dir} --resume")
             raise typer.Exit(130) from None
+    held_out = f"; held-out PSNR {res.val['val_psnr']:.2f} dB" if "val_psnr" in res.val else ""
     console.print(f"trained to step {res.step} in {res.seconds / 60:.1f} min"
-                  + (" (time limit)" if res.stopped_by_time else "")
-                  + f"; held-out PSNR {res.val.get('val_psnr', float('nan')):.2f} dB")
+                  + (" (time limit)" if res.stopped_by_time else "") + held_out)
     console.print(f"model: {run_dir}   samples: {run_dir / 'samples' / 'latest.png'}")
     console.print(f"next:  puppet animate --model {run_dir} --driver DRIVER.mp4")
 

@@ -35,7 +35,7 @@ from torch import nn
 from puppet.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from puppet.config import Config, LossConfig, config_from_dict, save_config
 from puppet.dataset import Extraction, extract, split
-from puppet.edges import edges_to_rgb
+from puppet.edges import draw_edges, edges_to_rgb
 from puppet.errors import PuppetError
 from puppet.losses.contextual import contextual_loss_layers
 from puppet.losses.perceptual import gram_loss, perceptual_loss
@@ -212,10 +212,8 @@ def target_meta(data: Extraction, video: Path) -> dict:
     return meta
 
 
-def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
-          on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
-    """Train (or resume) a puppet model for ``target`` in ``run_dir``; returns when done or time is up."""
-    run_dir = Path(run_dir)
+def _open_run(run_dir: Path, cfg: Config, resume: bool) -> dict | None:
+    """Check the run folder against ``resume``; return the checkpoint to resume from (or None)."""
     ckpt_path = run_dir / CHECKPOINT_NAME
     state = None
     if resume:
@@ -231,14 +229,28 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
                           "or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
+    return state
 
-    data = extract(target, run_dir / "data", cfg.data, progress=on_extract)
-    train_idx, val_idx = split(len(data), cfg.data.val_fraction)
-    if len(train_idx) < 1:
-        raise PuppetError(f"{target}: too few frames with a face to train on ({len(data)})")
-    log.info("%d training frames, %d held out", len(train_idx), len(val_idx))
 
-    device = pick_device(cfg.train.device)
+def _write_samples(run_dir: Path, step: int, grid: np.ndarray, record: dict) -> None:
+    write_image(run_dir / "samples" / f"step_{step:06d}.png", grid)
+    write_image(run_dir / "samples" / "latest.png", grid)
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    log.debug("step %d: %s", step, " ".join(f"{k} {v:.3f}" for k, v in record.items() if k != "step"))
+
+
+BatchFn = Callable[[np.ndarray], tuple]  # sampled indices -> (edges, target, source or None) on the device
+EvalFn = Callable[[nn.Module, int, dict], dict]  # (model, step, last terms) -> metrics; writes samples
+
+
+def _optimise(run_dir: Path, cfg: Config, device: torch.device, meta: dict, state: dict | None, n_items: int,
+              batch: BatchFn, evaluate: EvalFn, on_step: StepCallback | None, kind: str) -> TrainResult:
+    """The training loop shared by puppet and single-image models.
+
+    The batch of step k is drawn from a generator seeded with (seed, k) only,
+    so a resumed run sees exactly the batches an uninterrupted one would.
+    """
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device)
     layers = Objective.vgg_layers(cfg.loss)
@@ -249,8 +261,8 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         extractor = VGGFeatures(layers, weights=cfg.train.vgg_weights).to(device)
     objective = Objective(cfg.loss, extractor)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-    meta = state["meta"] if state else target_meta(data, Path(target))
     meta["vgg"] = extractor.weights_name if extractor is not None else "none"
+    ckpt_path = run_dir / CHECKPOINT_NAME
     step = 0
     if state:
         model.load_state_dict(state["model"])
@@ -260,39 +272,16 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         log.info("resumed from %s at step %d", ckpt_path, step)
 
     def save(at_step: int) -> None:
-        save_checkpoint(ckpt_path, model=model, step=at_step, config=cfg.to_dict(), meta=meta, optimizer=opt)
+        save_checkpoint(ckpt_path, model=model, step=at_step, config=cfg.to_dict(), meta=meta, optimizer=opt,
+                        kind=kind)
 
-    sample_idx = val_idx if len(val_idx) else train_idx
-    sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
-    frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
-    if device.type == "cuda":
-        frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(data.edges, device))
-
-    def batch(indices: np.ndarray):
-        if frames_dev is not None:
-            t = torch.from_numpy(indices).to(device)
-            return frames_dev[1][t], frames_dev[0][t]
-        return to_tensor_edges(data.edges[indices], device), to_tensor_images(data.frames[indices], device)
-
-    def evaluate(at_step: int, terms: dict) -> dict:
+    def run_eval(at_step: int, terms: dict) -> dict:
         model.eval()
-        with torch.no_grad(), autocast_for(device, cfg.train.amp):
-            ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx
-            e, r = batch(ev)
-            g = model(e).float()
-            val = {"val_psnr": float(psnr(g, r).mean()), "val_l1": float((g - r).abs().mean())}
-            e, r = batch(sample_idx)
-            g = model(e)
-        model.train()
-        grid = sample_grid(data.edges[sample_idx], to_uint8_images(g), data.frames[sample_idx],
-                           scale=2 if data.size <= 128 else 1)
-        write_image(run_dir / "samples" / f"step_{at_step:06d}.png", grid)
-        write_image(run_dir / "samples" / "latest.png", grid)
-        with open(run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": at_step, **terms, **val}) + "\n")
-        log.debug("step %d: %s, held-out PSNR %.2f dB", at_step,
-                  " ".join(f"{k} {v:.3f}" for k, v in terms.items()), val["val_psnr"])
-        return val
+        try:
+            with torch.no_grad(), autocast_for(device, cfg.train.amp):
+                return evaluate(model, at_step, terms)
+        finally:
+            model.train()
 
     total_steps = cfg.train.steps
     t0 = time.perf_counter()
@@ -304,11 +293,11 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
     with _StopFlag() as stop:
         while step < total_steps:
             g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
-            idx = train_idx[torch.randint(len(train_idx), (cfg.train.batch_size,), generator=g).numpy()]
-            e, r = batch(idx)
+            idx = torch.randint(n_items, (cfg.train.batch_size,), generator=g).numpy()
+            e, r, src = batch(idx)
             with autocast_for(device, cfg.train.amp):
                 out = model(e)
-                loss, terms = objective(out, r, step, generator=g)
+                loss, terms = objective(out, r, step, source=src, generator=g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -316,7 +305,7 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
             if on_step:
                 on_step(step, total_steps, terms)
             if step % cfg.train.sample_every == 0 or step == total_steps:
-                val = evaluate(step, terms)
+                val = run_eval(step, terms)
             if step % cfg.train.ckpt_every == 0:
                 save(step)
             if stop.requested:
@@ -327,6 +316,114 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
                 log.info("time limit of %.1f min reached at step %d", cfg.train.max_minutes, step)
                 break
     if not val or stopped_by_time:
-        val = evaluate(step, terms)
+        val = run_eval(step, terms)
     save(step)
     return TrainResult(run_dir, step, time.perf_counter() - t0, stopped_by_time, val)
+
+
+def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
+          on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
+    """Train (or resume) a puppet model for ``target`` in ``run_dir``; returns when done or time is up."""
+    run_dir = Path(run_dir)
+    state = _open_run(run_dir, cfg, resume)
+    data = extract(target, run_dir / "data", cfg.data, progress=on_extract)
+    train_idx, val_idx = split(len(data), cfg.data.val_fraction)
+    if len(train_idx) < 1:
+        raise PuppetError(f"{target}: too few frames with a face to train on ({len(data)})")
+    log.info("%d training frames, %d held out", len(train_idx), len(val_idx))
+    device = pick_device(cfg.train.device)
+    meta = state["meta"] if state else target_meta(data, Path(target))
+
+    sample_idx = val_idx if len(val_idx) else train_idx
+    sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
+    frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
+    if device.type == "cuda":
+        frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(data.edges, device))
+
+    def load(indices: np.ndarray):
+        if frames_dev is not None:
+            t = torch.from_numpy(indices).to(device)
+            return frames_dev[1][t], frames_dev[0][t]
+        return to_tensor_edges(data.edges[indices], device), to_tensor_images(data.frames[indices], device)
+
+    def batch(idx: np.ndarray):
+        return (*load(train_idx[idx]), None)
+
+    def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
+        ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx
+        e, r = load(ev)
+        g = model(e).float()
+        val = {"val_psnr": float(psnr(g, r).mean()), "val_l1": float((g - r).abs().mean())}
+        g = model(load(sample_idx)[0])
+        grid = sample_grid(data.edges[sample_idx], to_uint8_images(g), data.frames[sample_idx],
+                           scale=2 if data.size <= 128 else 1)
+        _write_samples(run_dir, at_step, grid, {"step": at_step, **terms, **val})
+        return val
+
+    return _optimise(run_dir, cfg, device, meta, state, len(train_idx), batch, evaluate, on_step, "puppet")
+
+
+def portrait_crop(rgb: np.ndarray, size: int, scale: float, path: Path):
+    """Face crop of a portrait: (crop (S, S, 3), landmarks in crop pixels (478, 2), CropBox)."""
+    from puppet.landmarks import CropBox, FaceMesh, crop, landmark_box, to_crop
+
+    with FaceMesh(video=False) as mesh:
+        lm = mesh.detect(rgb)
+    if lm is None:
+        raise PuppetError(f"{path}: no face found in the image")
+    cx, cy, side = landmark_box(lm)
+    box = CropBox(cx, cy, side * scale)
+    return crop(rgb, box, size), to_crop(lm, box, size), box
+
+
+def train_single_image(image: str | Path, driver: str | Path, run_dir: str | Path, cfg: Config,
+                       resume: bool = False, on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
+    """Single-image animation (the paper's Table 1, row 2): one portrait, one driver clip.
+
+    The CRN maps the driver's edge maps, retargeted onto the portrait's face
+    shape (the same input ``puppet animate`` will give it), to images with the
+    portrait's appearance (L_CX^t against the portrait, plus the configured
+    pixel/perceptual terms against it: it is roughly aligned in expression-
+    neutral frames) and the driver's structure (L_CX^s against the driver's
+    cropped frame).
+    """
+    from puppet.landmarks import OneEuroFilter
+    from puppet.retarget import PoseLimits, Retargeter
+    from puppet.utils import read_image
+
+    image, run_dir = Path(image), Path(run_dir)
+    rgb = read_image(image)
+    state = _open_run(run_dir, cfg, resume)
+    size = cfg.data.size
+    portrait, p_lm, box = portrait_crop(rgb, size, cfg.data.crop_scale, image)
+    data = extract(driver, run_dir / "driver", cfg.data, progress=on_extract)
+    # Retarget the whole driver clip onto the portrait once; these are the model's inputs.
+    limits = PoseLimits(max_degrees=10.0, max_shift=0.15, max_scale_change=0.1)
+    retarget = Retargeter(p_lm, limits=limits)
+    retarget.calibrate(np.mean(data.landmarks[:5], axis=0))
+    smooth = OneEuroFilter(cfg.data.smooth_min_cutoff, cfg.data.smooth_beta)
+    fps = float(data.manifest["fps"])
+    edges = np.stack([draw_edges(smooth(retarget(lm) / size, i / fps) * size, size, cfg.data.line_width)
+                      for i, lm in enumerate(data.landmarks)])
+    device = pick_device(cfg.train.device)
+    meta = state["meta"] if state else {
+        "source": str(image), "driver": str(driver), "fps": fps, "size": size, "neutral_index": 0,
+        "neutral_source_frame": 0, "neutral_landmarks": torch.from_numpy(p_lm.copy()),
+        "neutral_crop": torch.from_numpy(portrait.copy()), "crop_box": box.to_list(),
+        "line_width": cfg.data.line_width, "pose_range": dataclasses.asdict(limits),
+        "neutral_frame": torch.from_numpy(np.ascontiguousarray(rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2])),
+    }
+    portrait_t = to_tensor_images(portrait[None], device)
+    sample_idx = np.linspace(0, len(edges) - 1, min(4, len(edges))).round().astype(int)
+
+    def batch(idx: np.ndarray):
+        return (to_tensor_edges(edges[idx], device), portrait_t.expand(len(idx), -1, -1, -1),
+                to_tensor_images(data.frames[idx], device))
+
+    def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
+        g = to_uint8_images(model(to_tensor_edges(edges[sample_idx], device)))
+        grid = sample_grid(edges[sample_idx], g, data.frames[sample_idx], scale=2 if size <= 128 else 1)
+        _write_samples(run_dir, at_step, grid, {"step": at_step, **terms})
+        return {}
+
+    return _optimise(run_dir, cfg, device, meta, state, len(edges), batch, evaluate, on_step, "single-image")
