@@ -7,6 +7,7 @@ that ``puppet --help`` is instant.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -57,12 +58,13 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="More log 
 class _Bar:
     """A rich progress bar with ETA fed by (done, total, stage) callbacks."""
 
-    def __init__(self, extra: str = ""):
+    def __init__(self, enabled: bool = True):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                 TextColumn("{task.fields[info]}"), console=_console(stderr=True))
+                                 TextColumn("{task.fields[info]}"), console=_console(stderr=True),
+                                 disable=not enabled)
         self.tasks: dict[str, int] = {}
 
     def __enter__(self):
@@ -144,7 +146,8 @@ def train(
         config = run_dir / "config.yaml"  # a resumed run keeps its own settings
     cfg = load_config(config, _parse_overrides(set_), loss_preset=loss, extra=extra)
     console = _console()
-    with _Bar() as bar:
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    with _Bar(enabled=main_process) as bar:
         def on_step(step, total, terms):
             bar(step, total, "training", " ".join(f"{k} {v:.3f}" for k, v in terms.items()))
         try:
@@ -159,6 +162,8 @@ def train(
             again = f"--image {image} --driver {driver}" if image is not None else f"--target {target}"
             _console(stderr=True).print(f"{e}; continue with: puppet train {again} --out {run_dir} --resume")
             raise typer.Exit(130) from None
+    if not main_process:
+        return
     held_out = f"; held-out PSNR {res.val['val_psnr']:.2f} dB" if "val_psnr" in res.val else ""
     console.print(f"trained to step {res.step} in {res.seconds / 60:.1f} min"
                   + (" (time limit)" if res.stopped_by_time else "") + held_out)
@@ -254,6 +259,45 @@ def live(
         _console().print(f"recorded {record}")
     if stats.error:
         raise PuppetError(stats.error)
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or its checkpoint.pt)."),
+    driver: Optional[Path] = typer.Option(None, "--driver", "-d", help="Also measure cross-reenactment and "
+                                                                       "stability with this driver clip."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    sheet: Optional[Path] = typer.Option(None, help="Contact sheet PNG of the worst and best held-out frames "
+                                                    "(default: <run>/eval_sheet.png)."),
+    frames: int = typer.Option(64, help="Held-out frames to score (evenly spaced)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+):
+    """Score a trained model: self-reenactment on held-out frames, cross-reenactment, jitter."""
+    import json
+
+    from rich.table import Table
+
+    from puppet.checkpoint import resolve_checkpoint
+    from puppet.evaluate import evaluate
+    from puppet.utils import atomic_path
+
+    sheet = sheet or resolve_checkpoint(model).parent / "eval_sheet.png"
+    report = evaluate(model, driver, sheet=sheet, device=device, max_frames=frames)
+    table = Table(title=f"puppet eval {model}")
+    table.add_column("part")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for part, values in (("self", report.self_reenactment), ("cross", report.cross_reenactment),
+                         ("stability", report.stability)):
+        for k, v in values.items():
+            table.add_row(part, k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    _console().print(table)
+    if report.contact_sheet:
+        _console().print(f"contact sheet (worst row, best row; generated over real): {report.contact_sheet}")
+    if json_path is not None:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(report.to_dict(), indent=2))
 
 
 @bench_app.command("loss")

@@ -93,8 +93,8 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {
                  "cx_warmup_steps": 0},
     # Single-image animation: L_CX^t (portrait) + L_CX^s (driver frame), after a short L1
     # warm-up against the portrait, with L1 kept to anchor its colours (CX alone drifts, see README).
-    "single": {"cx_weight": 1.0, "cxs_weight": 1.0, "p_weight": 0.0, "l1_weight": 10.0, "l2_weight": 0.0,
-               "gram_weight": 0.0, "cx_warmup_steps": 100},
+    "single": {"cx_weight": 0.5, "cxs_weight": 0.2, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0,
+               "gram_weight": 0.0, "cx_warmup_steps": 200},
     # Default: L1 + P warm-up, then CX + P with a pixel term kept beside CX (see README).
     "hybrid": {"cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0, "gram_weight": 0.0,
                "cx_warmup_steps": 300},

@@ -212,7 +212,45 @@ def target_meta(data: Extraction, video: Path) -> dict:
     return meta
 
 
-def _open_run(run_dir: Path, cfg: Config, resume: bool) -> dict | None:
+@dataclass
+class Dist:
+    """This process's place in a torchrun job (world 1 = plain single-process training)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            torch.distributed.barrier()
+
+
+def init_distributed(cfg: Config) -> Dist:
+    """Join the torchrun job described by the environment (WORLD_SIZE, RANK, LOCAL_RANK), if any."""
+    import os
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not torch.distributed.is_initialized():
+        use_nccl = torch.cuda.is_available() and cfg.train.device != "cpu"
+        torch.distributed.init_process_group("nccl" if use_nccl else "gloo")
+    return Dist(torch.distributed.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _device_for(cfg: Config, dist: Dist) -> torch.device:
+    device = pick_device(cfg.train.device)
+    if device.type == "cuda" and dist.world > 1:
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def _open_run(run_dir: Path, cfg: Config, resume: bool, write: bool = True) -> dict | None:
     """Check the run folder against ``resume``; return the checkpoint to resume from (or None)."""
     ckpt_path = run_dir / CHECKPOINT_NAME
     state = None
@@ -227,8 +265,9 @@ def _open_run(run_dir: Path, cfg: Config, resume: bool) -> dict | None:
     elif ckpt_path.exists():
         raise PuppetError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
                           "or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+    if write:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
     return state
 
 
@@ -245,14 +284,24 @@ EvalFn = Callable[[nn.Module, int, dict], dict]  # (model, step, last terms) -> 
 
 
 def _optimise(run_dir: Path, cfg: Config, device: torch.device, meta: dict, state: dict | None, n_items: int,
-              batch: BatchFn, evaluate: EvalFn, on_step: StepCallback | None, kind: str) -> TrainResult:
+              batch: BatchFn, evaluate: EvalFn, on_step: StepCallback | None, kind: str,
+              dist: Dist | None = None) -> TrainResult:
     """The training loop shared by puppet and single-image models.
 
     The batch of step k is drawn from a generator seeded with (seed, k) only,
     so a resumed run sees exactly the batches an uninterrupted one would.
+    Under torchrun each of the W processes takes its slice of a global batch
+    of W x train.batch_size (DistributedDataParallel averages the gradients),
+    so W processes give the same steps as one process with W times the batch;
+    only rank 0 writes checkpoints and samples.
     """
+    dist = dist or Dist()
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg).to(device)
+    net = build_model(cfg).to(device)
+    model = net
+    if dist.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
     layers = Objective.vgg_layers(cfg.loss)
     extractor = None
     if layers:
@@ -260,40 +309,45 @@ def _optimise(run_dir: Path, cfg: Config, device: torch.device, meta: dict, stat
 
         extractor = VGGFeatures(layers, weights=cfg.train.vgg_weights).to(device)
     objective = Objective(cfg.loss, extractor)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.train.lr)
     meta["vgg"] = extractor.weights_name if extractor is not None else "none"
     ckpt_path = run_dir / CHECKPOINT_NAME
     step = 0
     if state:
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["model"])
         if state.get("optimizer"):
             opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
         log.info("resumed from %s at step %d", ckpt_path, step)
 
     def save(at_step: int) -> None:
-        save_checkpoint(ckpt_path, model=model, step=at_step, config=cfg.to_dict(), meta=meta, optimizer=opt,
-                        kind=kind)
+        if dist.main:
+            save_checkpoint(ckpt_path, model=net, step=at_step, config=cfg.to_dict(), meta=meta, optimizer=opt,
+                            kind=kind)
 
     def run_eval(at_step: int, terms: dict) -> dict:
-        model.eval()
+        if not dist.main:
+            return {}
+        net.eval()
         try:
             with torch.no_grad(), autocast_for(device, cfg.train.amp):
-                return evaluate(model, at_step, terms)
+                return evaluate(net, at_step, terms)
         finally:
-            model.train()
+            net.train()
 
     total_steps = cfg.train.steps
     t0 = time.perf_counter()
     deadline = t0 + cfg.train.max_minutes * 60 if cfg.train.max_minutes > 0 else None
     terms: dict = {}
     val: dict = {}
+    evaluated_at = -1
     stopped_by_time = False
     model.train()
     with _StopFlag() as stop:
         while step < total_steps:
             g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
-            idx = torch.randint(n_items, (cfg.train.batch_size,), generator=g).numpy()
+            bs = cfg.train.batch_size
+            idx = torch.randint(n_items, (bs * dist.world,), generator=g).numpy()[dist.rank * bs:(dist.rank + 1) * bs]
             e, r, src = batch(idx)
             with autocast_for(device, cfg.train.amp):
                 out = model(e)
@@ -305,17 +359,22 @@ def _optimise(run_dir: Path, cfg: Config, device: torch.device, meta: dict, stat
             if on_step:
                 on_step(step, total_steps, terms)
             if step % cfg.train.sample_every == 0 or step == total_steps:
-                val = run_eval(step, terms)
+                val, evaluated_at = run_eval(step, terms), step
             if step % cfg.train.ckpt_every == 0:
                 save(step)
-            if stop.requested:
+            flags = [stop.requested, deadline is not None and time.perf_counter() > deadline]
+            if dist.world > 1:  # every rank must stop at the same step, or the others hang
+                t = torch.tensor(flags, dtype=torch.float32, device=device)
+                torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+                flags = [bool(v) for v in t.tolist()]
+            if flags[0]:
                 save(step)
                 raise TrainingInterrupted(step, ckpt_path)
-            if deadline is not None and time.perf_counter() > deadline:
+            if flags[1]:
                 stopped_by_time = True
                 log.info("time limit of %.1f min reached at step %d", cfg.train.max_minutes, step)
                 break
-    if not val or stopped_by_time:
+    if evaluated_at != step:
         val = run_eval(step, terms)
     save(step)
     return TrainResult(run_dir, step, time.perf_counter() - t0, stopped_by_time, val)
@@ -325,13 +384,18 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
           on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
     """Train (or resume) a puppet model for ``target`` in ``run_dir``; returns when done or time is up."""
     run_dir = Path(run_dir)
-    state = _open_run(run_dir, cfg, resume)
-    data = extract(target, run_dir / "data", cfg.data, progress=on_extract)
+    dist = init_distributed(cfg)
+    state = _open_run(run_dir, cfg, resume, write=dist.main)
+    if dist.main:  # rank 0 extracts; the others then reuse its cached extraction
+        data = extract(target, run_dir / "data", cfg.data, progress=on_extract)
+    dist.barrier()
+    if not dist.main:
+        data = extract(target, run_dir / "data", cfg.data)
     train_idx, val_idx = split(len(data), cfg.data.val_fraction)
     if len(train_idx) < 1:
         raise PuppetError(f"{target}: too few frames with a face to train on ({len(data)})")
     log.info("%d training frames, %d held out", len(train_idx), len(val_idx))
-    device = pick_device(cfg.train.device)
+    device = _device_for(cfg, dist)
     meta = state["meta"] if state else target_meta(data, Path(target))
 
     sample_idx = val_idx if len(val_idx) else train_idx
@@ -360,7 +424,12 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         _write_samples(run_dir, at_step, grid, {"step": at_step, **terms, **val})
         return val
 
-    return _optimise(run_dir, cfg, device, meta, state, len(train_idx), batch, evaluate, on_step, "puppet")
+    try:
+        return _optimise(run_dir, cfg, device, meta, state, len(train_idx), batch, evaluate, on_step, "puppet",
+                         dist)
+    finally:
+        if dist.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def portrait_crop(rgb: np.ndarray, size: int, scale: float, path: Path):

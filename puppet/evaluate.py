@@ -1,0 +1,210 @@
+"""``puppet eval``: how good is a trained puppet, in numbers.
+
+* **Self-reenactment** on the held-out end of the target clip (never trained
+  on): the model is driven by the target's own edge maps and compared with the
+  real frames: L1, PSNR, SSIM, and landmark error (MediaPipe landmarks of the
+  generated frame vs those of the real frame, mean distance in pixels and as
+  a fraction of the inter-ocular distance).
+* **Cross-reenactment** with a driver clip: expression fidelity as the
+  correlation of mouth-opening and eye-opening signals of driver and output
+  over time, and identity keeping as the distance of the output's normalised
+  landmark shape from the target's neutral shape (and, for scale, the
+  driver's own distance from it).
+* **Temporal stability**: mean absolute frame-to-frame change of the output in
+  still stretches of the driver, beside the same measure on the real target.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from puppet.config import config_from_dict
+from puppet.dataset import load_extraction, split
+from puppet.errors import PuppetError
+from puppet.landmarks import FaceMesh
+from puppet.metrics import psnr, ssim
+from puppet.render import Renderer
+from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, STABLE, apply, canonical_template, fit_similarity
+from puppet.train import to_tensor_images, to_uint8_images
+
+log = logging.getLogger("puppet")
+DETECT_SIDE = 256  # generated crops are upscaled to this before landmark detection
+MOUTH = (13, 14)  # inner lip midpoints
+EYES = ((159, 145), (386, 374))  # upper/lower lid midpoints, left and right
+
+
+@dataclass
+class EvalReport:
+    model: str
+    self_reenactment: dict = field(default_factory=dict)
+    cross_reenactment: dict = field(default_factory=dict)
+    stability: dict = field(default_factory=dict)
+    contact_sheet: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def iod(lm: np.ndarray) -> float:
+    """Inter-ocular (outer eye corner) distance of landmarks (478, 2)."""
+    return float(np.linalg.norm(lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]))
+
+
+def openings(lm: np.ndarray) -> tuple[float, float]:
+    """(mouth opening, mean eye opening), each divided by the inter-ocular distance."""
+    d = iod(lm) + 1e-6
+    mouth = np.linalg.norm(lm[MOUTH[0]] - lm[MOUTH[1]]) / d
+    eyes = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in EYES]) / d
+    return float(mouth), float(eyes)
+
+
+def _corr(a: list[float], b: list[float]) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) < 3 or a.std() < 1e-9 or b.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _detect_generated(mesh: FaceMesh, rgb: np.ndarray) -> np.ndarray | None:
+    """Landmarks of a generated crop, in its own pixel coordinates."""
+    import cv2
+
+    s = rgb.shape[0]
+    big = cv2.resize(rgb, (DETECT_SIDE, DETECT_SIDE), interpolation=cv2.INTER_CUBIC)
+    lm = mesh.detect(big)
+    return None if lm is None else lm * (s / DETECT_SIDE)
+
+
+def _normalised(lm: np.ndarray, template: np.ndarray) -> np.ndarray:
+    return apply(fit_similarity(lm[STABLE], template), lm)
+
+
+def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
+    """Metrics on held-out target frames; also returns per-frame PSNR and images for the contact sheet."""
+    data = load_extraction(run_dir / "data")
+    cfg = config_from_dict(renderer.cfg.to_dict())
+    _, val_idx = split(len(data), cfg.data.val_fraction)
+    if len(val_idx) == 0:
+        raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
+    idx = val_idx[np.linspace(0, len(val_idx) - 1, min(max_frames, len(val_idx))).round().astype(int)]
+    gen = np.concatenate([renderer.generate(data.edges[idx[i:i + 16]]) for i in range(0, len(idx), 16)])
+    real = data.frames[idx]
+    g, r = to_tensor_images(gen, "cpu"), to_tensor_images(real, "cpu")
+    p = psnr(g, r)
+    out = {"frames": int(len(idx)), "l1": float((g - r).abs().mean()), "psnr": float(p.mean()),
+           "ssim": float(ssim(g, r).mean())}
+    errs_px, errs_iod, missed = [], [], 0
+    with FaceMesh(video=False) as mesh:
+        for k, i in enumerate(idx):
+            lm = _detect_generated(mesh, gen[k])
+            if lm is None:
+                missed += 1
+                continue
+            ref = data.landmarks[i]
+            e = float(np.linalg.norm(lm - ref, axis=1).mean())
+            errs_px.append(e)
+            errs_iod.append(e / iod(ref))
+    out["landmark_error_px"] = float(np.mean(errs_px)) if errs_px else float("nan")
+    out["landmark_error_iod"] = float(np.mean(errs_iod)) if errs_iod else float("nan")
+    out["no_face_in_output"] = missed
+    return out, p.numpy(), gen, real, data
+
+
+def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
+    """Expression fidelity, identity keeping and output frames for a driver clip."""
+    from puppet.animate import driver_landmarks, fill_lost, pick_neutral
+
+    lms = driver_landmarks(driver, max_frames)
+    if all(lm is None for lm in lms):
+        raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
+    renderer.calibrate(pick_neutral(lms, None, driver))
+    filled = fill_lost(lms)
+    fps = 25.0
+    edges = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
+    gen = np.concatenate([renderer.generate(edges[i:i + 16]) for i in range(0, len(edges), 16)])
+    neutral = renderer.meta["neutral_landmarks"].numpy()
+    template = canonical_template(neutral)
+    n_neutral = _normalised(neutral, template)
+    d_mouth, d_eyes, o_mouth, o_eyes, id_out, id_drv = [], [], [], [], [], []
+    with FaceMesh(video=False) as mesh:
+        for k, lm_d in enumerate(filled):
+            lm_o = _detect_generated(mesh, gen[k])
+            if lm_o is None:
+                continue
+            dm, de = openings(lm_d)
+            om, oe = openings(lm_o)
+            d_mouth.append(dm)
+            d_eyes.append(de)
+            o_mouth.append(om)
+            o_eyes.append(oe)
+            id_out.append(float(np.linalg.norm(_normalised(lm_o, template) - n_neutral, axis=1).mean()))
+            id_drv.append(float(np.linalg.norm(_normalised(lm_d, template) - n_neutral, axis=1).mean()))
+    out = {"frames": len(filled), "frames_measured": len(o_mouth),
+           "mouth_opening_correlation": _corr(d_mouth, o_mouth), "eye_opening_correlation": _corr(d_eyes, o_eyes),
+           "identity_shape_distance_output": float(np.mean(id_out)) if id_out else float("nan"),
+           "identity_shape_distance_driver": float(np.mean(id_drv)) if id_drv else float("nan")}
+    return out, filled, gen
+
+
+def _frame_change(frames: np.ndarray) -> np.ndarray:
+    f = frames.astype(np.float32) / 255.0
+    return np.abs(np.diff(f, axis=0)).mean(axis=(1, 2, 3))
+
+
+def still_mask(lms: list[np.ndarray], threshold: float = 0.01) -> np.ndarray:
+    """For consecutive pairs: True where the landmarks barely moved (mean motion < threshold x IOD)."""
+    motion = [np.linalg.norm(b - a, axis=1).mean() / iod(a) for a, b in zip(lms[:-1], lms[1:])]
+    return np.asarray(motion) < threshold
+
+
+def stability(driver_lms: list[np.ndarray], output: np.ndarray, data) -> dict:
+    drv_still = still_mask(driver_lms)
+    out_change = _frame_change(output)
+    tgt_still = still_mask(list(data.landmarks))
+    tgt_change = _frame_change(data.frames)
+    return {"still_pairs_driver": int(drv_still.sum()),
+            "jitter_output": float(out_change[drv_still].mean()) if drv_still.any() else float("nan"),
+            "still_pairs_target": int(tgt_still.sum()),
+            "jitter_real_target": float(tgt_change[tgt_still].mean()) if tgt_still.any() else float("nan")}
+
+
+def contact_sheet(gen: np.ndarray, real: np.ndarray, scores: np.ndarray, n: int = 4) -> np.ndarray:
+    """Two rows of (generated over real) pairs: worst n frames by PSNR, then best n."""
+    order = np.argsort(scores)
+    rows = []
+    for pick in (order[:n], order[::-1][:n]):
+        rows.append(np.concatenate([np.concatenate([gen[i], real[i]], axis=0) for i in pick], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    return np.concatenate(rows, axis=0)
+
+
+def evaluate(model: str | Path, driver: str | Path | None = None, sheet: str | Path | None = None,
+             device: str = "auto", max_frames: int = 64, driver_frames: int = 0) -> EvalReport:
+    """Run every evaluation that applies; ``driver`` adds cross-reenactment and stability."""
+    from puppet.checkpoint import resolve_checkpoint
+    from puppet.utils import write_image
+
+    ckpt = resolve_checkpoint(model)
+    run_dir = ckpt.parent
+    renderer = Renderer.from_path(ckpt, device=device)
+    report = EvalReport(str(model))
+    with torch.inference_mode():
+        scores = gen = real = data = None
+        if (run_dir / "data" / "manifest.json").is_file():
+            report.self_reenactment, scores, gen, real, data = self_reenactment(renderer, run_dir, max_frames)
+        else:
+            log.warning("%s: no target extraction beside the checkpoint; skipping self-reenactment", run_dir)
+        if driver is not None:
+            report.cross_reenactment, dlms, out = cross_reenactment(renderer, Path(driver), driver_frames)
+            if data is not None:
+                report.stability = stability(dlms, out, data)
+    if sheet is not None and scores is not None:
+        write_image(sheet, contact_sheet(gen, real, scores))
+        report.contact_sheet = str(sheet)
+    return report

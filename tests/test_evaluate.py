@@ -1,0 +1,61 @@
+"""puppet eval: signal helpers with known answers, and a full report on a tiny model."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from puppet.cli import app
+from puppet.evaluate import contact_sheet, evaluate, iod, openings, still_mask
+from tests.conftest import MEDIA
+
+runner = CliRunner()
+
+
+def _face():
+    lm = np.zeros((478, 2), np.float32)
+    lm[33], lm[263] = (0, 0), (10, 0)  # eye distance 10
+    lm[13], lm[14] = (5, 10), (5, 13)  # mouth open by 3
+    lm[159], lm[145], lm[386], lm[374] = (2, 0), (2, 1), (8, 0), (8, 2)  # eyes open 1 and 2
+    return lm
+
+
+def test_openings_known_answer():
+    lm = _face()
+    assert iod(lm) == 10
+    mouth, eyes = openings(lm)
+    assert abs(mouth - 0.3) < 1e-5 and abs(eyes - 0.15) < 1e-5
+
+
+def test_still_mask():
+    a = _face()
+    b = a + 0.01  # tiny motion
+    c = a + 5.0  # big motion
+    assert still_mask([a, b, c]).tolist() == [True, False]
+
+
+def test_contact_sheet_orders_worst_then_best():
+    gen = np.stack([np.full((4, 4, 3), i, np.uint8) for i in range(5)])
+    sheet = contact_sheet(gen, gen, np.array([3.0, 1.0, 5.0, 2.0, 4.0]), n=2)
+    assert sheet.shape == (16, 8, 3)
+    assert sheet[0, 0, 0] == 1 and sheet[0, 4, 0] == 3  # worst: frames 1, 3
+    assert sheet[8, 0, 0] == 2 and sheet[8, 4, 0] == 4  # best: frames 2, 4
+
+
+def test_evaluate_tiny_model(tmp_path, tiny_run, media):
+    rep = evaluate(tiny_run, MEDIA / "drivers" / "smile_man_short.mp4", sheet=tmp_path / "sheet.png",
+                   driver_frames=10)
+    s = rep.self_reenactment
+    assert s["frames"] == 5 and 0 < s["psnr"] < 60 and -1 <= s["ssim"] <= 1 and 0 <= s["l1"] <= 1
+    assert rep.cross_reenactment["frames"] == 10
+    assert {"jitter_output", "jitter_real_target"} <= set(rep.stability)
+    assert (tmp_path / "sheet.png").is_file()
+
+
+def test_cli_eval_json(tmp_path, tiny_run, media):
+    out = tmp_path / "e.json"
+    res = runner.invoke(app, ["eval", "--model", str(tiny_run), "--json", str(out), "--sheet", str(tmp_path / "s.png")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["self_reenactment"]["frames"] == 5
+    res = runner.invoke(app, ["eval", "--model", str(tmp_path / "missing")])
+    assert res.exit_code == 1 and "model not found" in res.output
