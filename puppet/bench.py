@@ -1,4 +1,10 @@
-"""Benchmarks: ``puppet bench loss`` (naive vs lean contextual loss).
+"""Benchmarks: ``puppet bench loss | train | render | all``.
+
+* loss: naive vs lean contextual loss, forward+backward, time and peak memory.
+* train: training steps/s and peak memory of the default (128^2) and large (256^2,
+  configs/gpu.yaml widths) CRN with the default losses, on random data.
+* render: CRN frames/s at 128, 256 and 512 (batch 1 as in live mode, batch 8
+  as in ``animate``), channels-last, inference mode.
 
 Each case runs in a fresh child process so that its peak memory is its own.
 Times are the median of the timed repetitions (after one warm-up). Memory is
@@ -166,6 +172,142 @@ def write_json(report: dict, path: str | Path) -> None:
         tmp.write_text(json.dumps(report, indent=2))
 
 
-if __name__ == "__main__":  # child process of bench_loss
-    impl, n, c, reps, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-    print(json.dumps(_run_case(impl, n, c, reps, device)))
+# Model sizes for train/render benchmarks: (name, size, widths, batch).
+MODELS = {
+    "default-128": (128, [256, 256, 256, 128, 64, 32], 2),
+    "large-256": (256, [512, 512, 512, 512, 256, 128, 64], 4),
+    "large-512": (512, [512, 512, 512, 512, 256, 128, 64, 32], 1),
+}
+
+
+def _peak_reset(dev) -> int:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _proc_status("VmRSS")
+
+
+def _peak_mb(dev, base: int) -> float:
+    import torch
+
+    peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else _proc_status("VmHWM")
+    return max(peak - base, 0) / 2**20
+
+
+def _train_case(name: str, device: str, steps: int) -> dict:
+    """Time training steps (default losses, random edge maps and targets) in the child."""
+    import torch
+
+    from puppet.config import load_config
+    from puppet.train import Objective, autocast_for, build_model
+
+    size, widths, batch = MODELS[name]
+    cfg = load_config(overrides=[f"data.size={size}", f"model.widths={widths}", f"train.batch_size={batch}",
+                                 "loss.cx_warmup_steps=0"])
+    dev = torch.device(device)
+    model = build_model(cfg).to(dev).to(memory_format=torch.channels_last)
+    from puppet.losses.vgg import VGGFeatures
+
+    try:
+        vgg = VGGFeatures(Objective.vgg_layers(cfg.loss), weights="auto").to(dev)
+    except Exception:  # noqa: BLE001 - speed does not depend on the weights' values
+        vgg = VGGFeatures(Objective.vgg_layers(cfg.loss), weights="random").to(dev)
+    obj = Objective(cfg.loss, vgg)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    e = torch.rand(batch, 6, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+    r = torch.rand(batch, 3, size, size, device=dev)
+
+    def step(i):
+        with autocast_for(dev, cfg.train.amp):
+            loss, _ = obj(model(e), r, step=i)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    step(0)
+    base = _peak_reset(dev)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i + 1)
+    dt = (time.perf_counter() - t0) / steps
+    return {"model": name, "size": size, "batch": batch, "device": device, "amp": dev.type == "cuda",
+            "seconds_per_step": dt, "steps_per_s": 1 / dt, "peak_mb": _peak_mb(dev, base)}
+
+
+def _render_case(name: str, device: str, frames: int) -> dict:
+    """CRN frames/s at batch 1 (live) and batch 8 (animate) in the child."""
+    import torch
+
+    from puppet.models.crn import CRN
+
+    size, widths, _ = MODELS[name]
+    dev = torch.device(device)
+    model = CRN(6, size, widths).to(dev).eval().to(memory_format=torch.channels_last)
+    out = {"model": name, "size": size, "device": device}
+    for batch in (1, 8):
+        x = torch.rand(batch, 6, size, size, device=dev).contiguous(memory_format=torch.channels_last)
+        n = max(1, frames // batch)
+        with torch.inference_mode(), (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
+                                      else torch.autocast("cpu", enabled=False)):
+            model(x)
+            base = _peak_reset(dev)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                model(x)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+        out[f"fps_batch{batch}"] = n * batch / (time.perf_counter() - t0)
+        out[f"peak_mb_batch{batch}"] = _peak_mb(dev, base)
+    return out
+
+
+def _child(kind: str, *args: str) -> dict:
+    cmd = [sys.executable, "-m", "puppet.bench", kind, *args]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"skipped": f"failed: {out.stderr.strip().splitlines()[-1:] }"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_train(device: str, models: list[str], steps: int = 3) -> dict:
+    return {"benchmark": "train_steps", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(device),
+            "results": [{"model": m, **_child("train", m, device, str(steps))} for m in models]}
+
+
+def bench_render(device: str, models: list[str], frames: int = 32) -> dict:
+    return {"benchmark": "render_fps", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info(device),
+            "results": [{"model": m, **_child("render", m, device, str(frames))} for m in models]}
+
+
+def simple_table(report: dict, columns: list[str]):
+    """A rich Table of a train/render report with the given result keys."""
+    from rich.table import Table
+
+    m = report["machine"]
+    t = Table(title=f"{report['benchmark']} on {m.get('gpu', m['cpu'])} ({m['device']}), {report['date'][:10]}")
+    for col in columns:
+        t.add_column(col, justify="right")
+    for r in report["results"]:
+        t.add_row(*[r.get("skipped", "") if c != "model" and "skipped" in r else
+                    (f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, ""))) for c in columns])
+    return t
+
+
+if __name__ == "__main__":  # child processes of the benchmarks
+    kind = sys.argv[1]
+    if kind == "train":
+        print(json.dumps(_train_case(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    elif kind == "render":
+        print(json.dumps(_render_case(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    else:
+        impl, n, c, reps, device = kind, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+        print(json.dumps(_run_case(impl, n, c, reps, device)))

@@ -325,6 +325,81 @@ def bench_loss_cmd(
         _console().print(f"wrote {json_path}")
 
 
+TRAIN_COLUMNS = ["model", "size", "batch", "seconds_per_step", "steps_per_s", "peak_mb"]
+RENDER_COLUMNS = ["model", "size", "fps_batch1", "fps_batch8", "peak_mb_batch1"]
+
+
+def _models(models: str) -> list[str]:
+    from puppet.bench import MODELS
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    bad = [m for m in names if m not in MODELS]
+    if bad:
+        raise PuppetError(f"--models: unknown {', '.join(bad)} (choose from {', '.join(MODELS)})")
+    return names
+
+
+@bench_app.command("train")
+@handle_errors
+def bench_train_cmd(
+    models: str = typer.Option("default-128,large-256", help="Comma-separated: default-128, large-256, large-512."),
+    steps: int = typer.Option(3, help="Timed steps per model (after one warm-up)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+):
+    """Training steps/s and peak memory (default losses, random data)."""
+    from puppet.bench import bench_train, simple_table, write_json
+    from puppet.utils import pick_device
+
+    report = bench_train(str(pick_device(device)), _models(models), steps)
+    _console().print(simple_table(report, TRAIN_COLUMNS))
+    if json_path is not None:
+        write_json(report, json_path)
+
+
+@bench_app.command("render")
+@handle_errors
+def bench_render_cmd(
+    models: str = typer.Option("default-128,large-256,large-512", help="Comma-separated model names."),
+    frames: int = typer.Option(32, help="Frames per measurement."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+):
+    """CRN rendering frames/s at 128/256/512 (batch 1 = live, batch 8 = animate)."""
+    from puppet.bench import bench_render, simple_table, write_json
+    from puppet.utils import pick_device
+
+    report = bench_render(str(pick_device(device)), _models(models), frames)
+    _console().print(simple_table(report, RENDER_COLUMNS))
+    if json_path is not None:
+        write_json(report, json_path)
+
+
+@bench_app.command("all")
+@handle_errors
+def bench_all_cmd(
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    json_path: Path = typer.Option(Path("out/bench.json"), "--json", help="Write all reports as JSON here."),
+):
+    """Loss, training and rendering benchmarks in one run, one JSON."""
+    import json
+
+    from puppet.bench import MODELS, bench_loss, bench_render, bench_train, loss_table, simple_table
+    from puppet.utils import atomic_path, ensure_writable_dir, pick_device
+
+    ensure_writable_dir(json_path)
+    dev = str(pick_device(device))
+    loss = bench_loss([1024, 4096, 16384], 256, dev, 3)
+    _console().print(loss_table(loss))
+    train = bench_train(dev, ["default-128", "large-256"], 3)
+    _console().print(simple_table(train, TRAIN_COLUMNS))
+    render = bench_render(dev, list(MODELS), 32)
+    _console().print(simple_table(render, RENDER_COLUMNS))
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps({"loss": loss, "train": train, "render": render}, indent=2))
+    _console().print(f"wrote {json_path}")
+
+
 @demo_app.command("misalignment")
 @handle_errors
 def demo_misalignment_cmd(

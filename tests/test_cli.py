@@ -14,10 +14,11 @@ runner = CliRunner()
 def test_help_lists_every_command():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("bench", "demo"):
+    for cmd in ("extract", "train", "animate", "live", "eval", "bench", "demo"):
         assert cmd in res.output
     res = runner.invoke(app, ["bench", "--help"])
-    assert "loss" in res.output
+    for cmd in ("loss", "train", "render", "all"):
+        assert cmd in res.output
     res = runner.invoke(app, ["demo", "--help"])
     assert "misalignment" in res.output
 
@@ -57,3 +58,20 @@ def test_bench_loss_writes_json_and_table(tmp_path):
     assert "time_ratio" in rows[("lean", 256)]
     assert report["machine"]["device"] == "cpu"
     assert "lean" in res.output and "naive" in res.output
+
+
+def test_bench_train_and_render_json(tmp_path):
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["bench", "render", "--models", "default-128", "--frames", "8", "--device", "cpu",
+                              "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())["results"][0]
+    assert r["size"] == 128 and r["fps_batch1"] > 0 and r["fps_batch8"] > 0
+    out = tmp_path / "t.json"
+    res = runner.invoke(app, ["bench", "train", "--models", "default-128", "--steps", "1", "--device", "cpu",
+                              "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    t = json.loads(out.read_text())["results"][0]
+    assert t["batch"] == 2 and t["steps_per_s"] > 0 and t["peak_mb"] >= 0
+    res = runner.invoke(app, ["bench", "render", "--models", "huge-9000"])
+    assert res.exit_code == 1 and "unknown huge-9000" in res.output
