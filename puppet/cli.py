@@ -300,6 +300,38 @@ def eval_cmd(
             tmp.write_text(json.dumps(report.to_dict(), indent=2))
 
 
+@app.command()
+@handle_errors
+def stylize(
+    content: Path = typer.Option(..., help="Content image A (its layout is kept)."),
+    style: Path = typer.Option(..., help="Style image B (its look is transferred)."),
+    out: Path = typer.Option(Path("out/stylized.png"), "--out", "-o", help="Result image; an A | B | result "
+                                                                           "strip is written beside it."),
+    size: int = typer.Option(256, help="Longer side of the working resolution."),
+    steps: int = typer.Option(200, help="Optimisation steps."),
+    content_weight: float = typer.Option(1.0, help="Weight of the content term."),
+    baseline: Optional[str] = typer.Option(None, help="'gram' for Gatys' Gram + perceptual baseline."),
+    weights: str = typer.Option("auto", help="VGG weights: auto | vgg19 | vgg16-hed | PATH."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+):
+    """Semantic style transfer by optimisation: L_CX^t against B + L_CX^s against A."""
+    from puppet.stylize import side_by_side, stylize as do_stylize
+    from puppet.utils import ensure_writable_dir, pick_device, read_image, write_image
+
+    if baseline not in (None, "gram"):
+        raise PuppetError(f"--baseline {baseline!r}: the only baseline is 'gram'")
+    a, b = read_image(content), read_image(style)
+    ensure_writable_dir(out)
+    with _Bar() as bar:
+        result, history = do_stylize(a, b, size=size, steps=steps, content_weight=content_weight,
+                                     baseline=baseline, weights=weights, device=str(pick_device(device)),
+                                     progress=lambda d, t: bar(d, t, "stylizing"))
+    write_image(out, result)
+    strip = out.with_name(out.stem + "_strip" + out.suffix)
+    write_image(strip, side_by_side([a, b, result]))
+    _console().print(f"wrote {out} and {strip} (loss {history[0]:.3f} -> {history[-1]:.3f})")
+
+
 @bench_app.command("loss")
 @handle_errors
 def bench_loss_cmd(

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from puppet.losses.contextual import contextual_loss_layers
+from puppet.losses.patches import patch_features
 from puppet.losses.pixel import l1_loss
 from puppet.losses.vgg import VGGFeatures
 from puppet.metrics import psnr, ssim
@@ -60,11 +61,6 @@ def warp(img: torch.Tensor, degrees: float, shift: tuple[float, float]) -> torch
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:
     return (t[0].clamp(0, 1).permute(1, 2, 0).detach().cpu().numpy() * 255 + 0.5).astype(np.uint8)
-
-
-def patch_features(x: torch.Tensor, k: int = 5) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 3k^2, H, W): the k x k RGB patch around every pixel as its feature."""
-    return F.unfold(x, k, padding=k // 2).reshape(x.shape[0], -1, x.shape[2], x.shape[3])
 
 
 def run_misalignment(rgb: np.ndarray, size: int = 128, noise: float = 0.15, n_targets: int = 1,
