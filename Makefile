@@ -24,7 +24,7 @@ demo-misalignment: setup
 	$(PUPPET) demo misalignment --image $(SHARED)/images/painted_woman.jpg --out out/misalignment.png
 
 bench: setup
-	$(PUPPET) bench loss --json out/bench_loss.json
+	$(PUPPET) bench all --json out/bench.json
 
 clean:
 	rm -rf $(VENV) out runs

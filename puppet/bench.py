@@ -29,8 +29,9 @@ from pathlib import Path
 IMPLS = ("naive", "lean")
 
 
-def _proc_status(key: str) -> int:
-    with open("/proc/self/status") as f:
+def _proc_field(path: str, key: str) -> int:
+    """A 'Key:  N kB' field of a /proc file, in bytes (0 if absent)."""
+    with open(path) as f:
         for line in f:
             if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
@@ -64,23 +65,10 @@ def _run_case(impl: str, n: int, c: int, reps: int, device: str) -> dict:
         step()
         times.append(time.perf_counter() - t0)
     times.sort()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    else:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD: big blocks come from / go back to the OS
-        libc.mallopt(-1, 1 << 17)  # M_TRIM_THRESHOLD
-        libc.malloc_trim(0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset VmHWM to the current RSS
-        base = _proc_status("VmRSS")
+    base = _peak_reset(dev)
     step()
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else _proc_status("VmHWM")) - base
     return {"impl": impl, "n": n, "c": c, "device": device, "reps": reps,
-            "seconds": times[len(times) // 2], "peak_mb": max(peak, 0) / 2**20}
+            "seconds": times[len(times) // 2], "peak_mb": _peak_mb(dev, base)}
 
 
 def _available_bytes(device: str) -> int:
@@ -89,15 +77,7 @@ def _available_bytes(device: str) -> int:
 
         free, _ = torch.cuda.mem_get_info()
         return free
-    return _proc_meminfo("MemAvailable")
-
-
-def _proc_meminfo(key: str) -> int:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return _proc_field("/proc/meminfo", "MemAvailable")
 
 
 def machine_info(device: str) -> dict:
@@ -181,21 +161,29 @@ MODELS = {
 
 
 def _peak_reset(dev) -> int:
+    """Start a peak-memory measurement; returns the baseline for :func:`_peak_mb`."""
     import torch
 
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         return torch.cuda.memory_allocated()
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(-3, 1 << 17)  # M_MMAP_THRESHOLD: big blocks come from / go back to the OS
+    libc.mallopt(-1, 1 << 17)  # M_TRIM_THRESHOLD
+    libc.malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    return _proc_status("VmRSS")
+        f.write("5")  # reset VmHWM to the current RSS
+    return _proc_field("/proc/self/status", "VmRSS")
 
 
 def _peak_mb(dev, base: int) -> float:
+    """Peak memory above ``base`` since :func:`_peak_reset`, in MiB."""
     import torch
 
-    peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else _proc_status("VmHWM")
+    peak = torch.cuda.max_memory_allocated() if dev.type == "cuda" else _proc_field("/proc/self/status", "VmHWM")
     return max(peak - base, 0) / 2**20
 
 

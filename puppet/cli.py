@@ -332,6 +332,57 @@ def stylize(
     _console().print(f"wrote {out} and {strip} (loss {history[0]:.3f} -> {history[-1]:.3f})")
 
 
+@app.command("train-transfer")
+@handle_errors
+def train_transfer_cmd(
+    source: Path = typer.Option(..., help="Folder of domain-A images (e.g. photos)."),
+    target: Path = typer.Option(..., help="Folder of domain-B images (e.g. paintings)."),
+    out: Path = typer.Option(Path("runs/transfer"), "--out", "-o", help="Run folder."),
+    size: int = typer.Option(64, help="Working resolution (square)."),
+    steps: int = typer.Option(500, help="Training steps."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
+    resume: bool = typer.Option(False, help="Continue the run in --out."),
+):
+    """Unpaired domain transfer: train a CRN from images of A to the look of B (L_CX^t + L_CX^s)."""
+    from puppet.config import load_config
+    from puppet.transfer import train_transfer
+
+    extra = {"data": {"size": size}, "train": {"steps": steps}}
+    if minutes is not None:
+        extra["train"]["max_minutes"] = minutes
+    cfg = load_config(config, _parse_overrides(set_), loss_preset="transfer", extra=extra)
+    with _Bar() as bar:
+        res = train_transfer(source, target, out, cfg, resume=resume,
+                             on_step=lambda st, tot, terms: bar(st, tot, "training",
+                                                                " ".join(f"{k} {v:.3f}" for k, v in terms.items())))
+    _console().print(f"trained to step {res.step} in {res.seconds / 60:.1f} min; samples: {out / 'samples'}")
+    _console().print(f"next:  puppet transfer --model {out} IMAGE")
+
+
+@app.command()
+@handle_errors
+def transfer(
+    image: Path = typer.Argument(..., help="A domain-A image."),
+    model: Path = typer.Option(..., "--model", "-m", help="A train-transfer run folder (or checkpoint)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output image (default out/<image>_transfer.png)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+):
+    """Apply a domain-transfer model to an image; writes the result and an input | output strip."""
+    from puppet.stylize import side_by_side
+    from puppet.transfer import apply_transfer
+    from puppet.utils import read_image, write_image
+
+    rgb = read_image(image)
+    out = out or Path("out") / f"{image.stem}_transfer.png"
+    result = apply_transfer(model, rgb, device)
+    write_image(out, result)
+    strip = out.with_name(out.stem + "_strip" + out.suffix)
+    write_image(strip, side_by_side([rgb, result]))
+    _console().print(f"wrote {out} and {strip}")
+
+
 @bench_app.command("loss")
 @handle_errors
 def bench_loss_cmd(
@@ -371,6 +422,15 @@ def _models(models: str) -> list[str]:
     return names
 
 
+def _show_report(report: dict, columns: list[str], json_path: Optional[Path]) -> None:
+    from puppet.bench import simple_table, write_json
+
+    _console().print(simple_table(report, columns))
+    if json_path is not None:
+        write_json(report, json_path)
+        _console().print(f"wrote {json_path}")
+
+
 @bench_app.command("train")
 @handle_errors
 def bench_train_cmd(
@@ -380,13 +440,10 @@ def bench_train_cmd(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
 ):
     """Training steps/s and peak memory (default losses, random data)."""
-    from puppet.bench import bench_train, simple_table, write_json
+    from puppet.bench import bench_train
     from puppet.utils import pick_device
 
-    report = bench_train(str(pick_device(device)), _models(models), steps)
-    _console().print(simple_table(report, TRAIN_COLUMNS))
-    if json_path is not None:
-        write_json(report, json_path)
+    _show_report(bench_train(str(pick_device(device)), _models(models), steps), TRAIN_COLUMNS, json_path)
 
 
 @bench_app.command("render")
@@ -398,13 +455,10 @@ def bench_render_cmd(
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
 ):
     """CRN rendering frames/s at 128/256/512 (batch 1 = live, batch 8 = animate)."""
-    from puppet.bench import bench_render, simple_table, write_json
+    from puppet.bench import bench_render
     from puppet.utils import pick_device
 
-    report = bench_render(str(pick_device(device)), _models(models), frames)
-    _console().print(simple_table(report, RENDER_COLUMNS))
-    if json_path is not None:
-        write_json(report, json_path)
+    _show_report(bench_render(str(pick_device(device)), _models(models), frames), RENDER_COLUMNS, json_path)
 
 
 @bench_app.command("all")

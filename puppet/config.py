@@ -95,6 +95,9 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {
     # warm-up against the portrait, with L1 kept to anchor its colours (CX alone drifts, see README).
     "single": {"cx_weight": 0.5, "cxs_weight": 0.2, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0,
                "gram_weight": 0.0, "cx_warmup_steps": 200},
+    # Unpaired domain transfer: L_CX^t (a random domain-B image) + L_CX^s (the input), as in the paper.
+    "transfer": {"cx_weight": 1.0, "cxs_weight": 1.0, "p_weight": 0.0, "l1_weight": 0.0, "l2_weight": 0.0,
+                 "gram_weight": 0.0, "cx_warmup_steps": 0},
     # Default: L1 + P warm-up, then CX + P with a pixel term kept beside CX (see README).
     "hybrid": {"cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0, "gram_weight": 0.0,
                "cx_warmup_steps": 300},

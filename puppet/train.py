@@ -66,8 +66,9 @@ class TrainResult:
     val: dict = field(default_factory=dict)
 
 
-def build_model(cfg: Config) -> CRN:
-    return CRN(in_channels=6, size=cfg.data.size, widths=cfg.model.widths)
+def build_model(cfg: Config, in_channels: int = 6) -> CRN:
+    """The CRN for a config: 6 edge-map channels in (3 for RGB-to-RGB domain transfer)."""
+    return CRN(in_channels=in_channels, size=cfg.data.size, widths=cfg.model.widths)
 
 
 class Objective(nn.Module):
@@ -285,7 +286,7 @@ EvalFn = Callable[[nn.Module, int, dict], dict]  # (model, step, last terms) -> 
 
 def _optimise(run_dir: Path, cfg: Config, device: torch.device, meta: dict, state: dict | None, n_items: int,
               batch: BatchFn, evaluate: EvalFn, on_step: StepCallback | None, kind: str,
-              dist: Dist | None = None) -> TrainResult:
+              dist: Dist | None = None, in_channels: int = 6) -> TrainResult:
     """The training loop shared by puppet and single-image models.
 
     The batch of step k is drawn from a generator seeded with (seed, k) only,
@@ -297,7 +298,7 @@ def _optimise(run_dir: Path, cfg: Config, device: torch.device, meta: dict, stat
     """
     dist = dist or Dist()
     torch.manual_seed(cfg.train.seed)
-    net = build_model(cfg).to(device)
+    net = build_model(cfg, in_channels).to(device)
     model = net
     if dist.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -425,8 +426,10 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         return val
 
     try:
-        return _optimise(run_dir, cfg, device, meta, state, len(train_idx), batch, evaluate, on_step, "puppet",
-                         dist)
+        res = _optimise(run_dir, cfg, device, meta, state, len(train_idx), batch, evaluate, on_step, "puppet",
+                        dist)
+        dist.barrier()  # tear the group down only once rank 0 has written its last checkpoint
+        return res
     finally:
         if dist.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

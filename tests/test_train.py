@@ -115,3 +115,31 @@ def test_single_image_without_face(tmp_path, media):
     write_image(blank, np.full((64, 64, 3), 128, np.uint8))
     with pytest.raises(PuppetError, match="blank.png: no face found in the image"):
         train_single_image(blank, MEDIA / "drivers" / "smile_man_short.mp4", tmp_path / "run", _cfg())
+
+
+def test_ctrl_c_saves_and_resume_continues(tmp_path, media):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    video = str(need_shared(MEDIA / "targets" / "glasses_man.mp4"))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "puppet", "train", "--target", video, "--out", str(run), "--config",
+           str(ROOT / "configs" / "tiny.yaml"), "--set", "train.vgg_weights=random", "--steps", "100000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "--resume" in err and "Traceback" not in err
+    step = load_checkpoint(run)["step"]
+    assert 0 < step < 100000
+    assert not [p for p in os.listdir(run) if ".tmp" in p]
+    res = subprocess.run(cmd[:-2] + ["--steps", str(step + 2), "--resume"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert load_checkpoint(run)["step"] == step + 2
