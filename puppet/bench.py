@@ -276,6 +276,10 @@ def bench_render(device: str, models: list[str], frames: int = 32) -> dict:
             "results": [{"model": m, **_child("render", m, device, str(frames))} for m in models]}
 
 
+def _fmt(v: float) -> str:
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def simple_table(report: dict, columns: list[str]):
     """A rich Table of a train/render report with the given result keys."""
     from rich.table import Table
@@ -286,7 +290,7 @@ def simple_table(report: dict, columns: list[str]):
         t.add_column(col, justify="right")
     for r in report["results"]:
         t.add_row(*[r.get("skipped", "") if c != "model" and "skipped" in r else
-                    (f"{r[c]:.3g}" if isinstance(r.get(c), float) else str(r.get(c, ""))) for c in columns])
+                    (_fmt(r[c]) if isinstance(r.get(c), float) else str(r.get(c, ""))) for c in columns])
     return t
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from puppet.losses.contextual import contextual_loss_layers
-from puppet.losses.perceptual import gram_loss, perceptual_loss
+from puppet.losses.perceptual import gram_loss, gram_matrix, perceptual_loss
 from puppet.losses.vgg import VGGFeatures
 
 STYLE_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0}
@@ -52,6 +52,10 @@ def stylize(content: np.ndarray, style: np.ndarray, size: int = 256, steps: int 
     vgg = VGGFeatures(layers, weights=weights).to(dev)
     with torch.no_grad():
         fa, fb = vgg(a), vgg(b)
+        # Gram terms relative to the style's own Gram norm: raw values span 1e6-1e12 across layers
+        # and weight files, which would leave the content term without any say.
+        gram_scale = {k: 1.0 / float(gram_matrix(fb[k]).pow(2).sum().clamp_min(1e-12)) for k in GRAM_LAYERS} \
+            if baseline else {}
     x = a.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     history = []
@@ -59,8 +63,7 @@ def stylize(content: np.ndarray, style: np.ndarray, size: int = 256, steps: int 
         opt.zero_grad(set_to_none=True)
         fx = vgg(x)
         if baseline == "gram":
-            # Gram values are tiny for normalised images; 1e3 balances them against the content term.
-            loss = 1e3 * gram_loss(fx, fb, GRAM_LAYERS) + content_weight * perceptual_loss(fx, fa, CONTENT_LAYERS)
+            loss = gram_loss(fx, fb, gram_scale) + content_weight * perceptual_loss(fx, fa, CONTENT_LAYERS)
         else:
             loss = (contextual_loss_layers(fx, fb, STYLE_LAYERS, generator=g)
                     + content_weight * contextual_loss_layers(fx, fa, CONTENT_LAYERS, generator=g))
