@@ -26,7 +26,7 @@ import numpy as np
 from puppet.config import DataConfig
 from puppet.edges import draw_edges, edges_to_rgb
 from puppet.errors import PuppetError
-from puppet.landmarks import CropBox, FaceMesh, OneEuroFilter, crop, fixed_crop_box, smooth_crop_boxes, to_crop
+from puppet.landmarks import FaceMesh, OneEuroFilter, crop, fixed_crop_box, smooth_crop_boxes, to_crop
 from puppet.utils import atomic_path, write_image
 from puppet.video import probe, read_frames
 

@@ -30,7 +30,7 @@ from puppet.landmarks import FaceMesh
 from puppet.metrics import psnr, ssim
 from puppet.render import Renderer
 from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, STABLE, apply, canonical_template, fit_similarity
-from puppet.train import to_tensor_images, to_uint8_images
+from puppet.train import to_tensor_images
 
 log = logging.getLogger("puppet")
 DETECT_SIDE = 256  # generated crops are upscaled to this before landmark detection

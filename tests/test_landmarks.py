@@ -8,7 +8,7 @@ import pytest
 from puppet.config import DataConfig
 from puppet.dataset import extract, is_cached, split
 from puppet.errors import PuppetError
-from puppet.landmarks import N_LANDMARKS, CropBox, FaceMesh, OneEuroFilter, crop, fixed_crop_box, to_crop
+from puppet.landmarks import N_LANDMARKS, CropBox, FaceMesh, OneEuroFilter, crop, to_crop
 from puppet.video import read_frames
 from tests.conftest import MEDIA, make_video, need_shared
 
