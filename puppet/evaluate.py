@@ -31,6 +31,7 @@ from puppet.metrics import psnr, ssim
 from puppet.render import Renderer
 from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, STABLE, apply, canonical_template, fit_similarity
 from puppet.train import to_tensor_images
+from puppet.video import probe
 
 log = logging.getLogger("puppet")
 DETECT_SIDE = 256  # generated crops are upscaled to this before landmark detection
@@ -124,7 +125,7 @@ def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
         raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
     renderer.calibrate(pick_neutral(lms, None, driver))
     filled = fill_lost(lms)
-    fps = 25.0
+    fps = probe(driver, audio=False).fps
     edges = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
     gen = np.concatenate([renderer.generate(edges[i:i + 16]) for i in range(0, len(edges), 16)])
     neutral = renderer.meta["neutral_landmarks"].numpy()

@@ -15,6 +15,7 @@ import torch
 from puppet.checkpoint import load_checkpoint
 from puppet.config import config_from_dict
 from puppet.edges import draw_edges
+from puppet.errors import PuppetError
 from puppet.landmarks import CropBox, OneEuroFilter
 from puppet.retarget import PoseLimits, Retargeter
 from puppet.train import build_model, to_tensor_edges, to_uint8_images
@@ -36,6 +37,8 @@ class Renderer:
 
     def __init__(self, state: dict, device: str = "auto", smooth: float = 1.0, expression_scale: float = 1.0,
                  pose_scale: float = 1.0, limit_expression: bool = True):
+        if state.get("kind") == "transfer":
+            raise PuppetError("this is a domain-transfer model (image to image); apply it with puppet transfer")
         self.cfg = config_from_dict(state["config"])
         self.meta = state["meta"]
         self.device = pick_device(device)

@@ -64,3 +64,14 @@ def test_cli(tmp_path):
     res = runner.invoke(app, ["transfer", str(a / "0.png"), "--model", str(run), "--out", str(tmp_path / "o.png")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o.png").is_file() and (tmp_path / "o_strip.png").is_file()
+
+
+def test_transfer_model_is_not_a_puppet(tmp_path, media):
+    from puppet.animate import animate
+
+    from tests.conftest import MEDIA
+
+    a, b = _folder(tmp_path / "a", 0), _folder(tmp_path / "b", 1)
+    train_transfer(a, b, tmp_path / "run", _cfg(steps=1))
+    with pytest.raises(PuppetError, match="domain-transfer model"):
+        animate(MEDIA / "drivers" / "smile_man_short.mp4", tmp_path / "run", tmp_path / "o.mp4")
