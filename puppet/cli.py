@@ -80,10 +80,6 @@ class _Bar:
         self.progress.update(self.tasks[stage], completed=done, total=total, info=info)
 
 
-def _parse_overrides(set_: Optional[list[str]]) -> list[str]:
-    return list(set_ or [])
-
-
 @app.command()
 @handle_errors
 def extract(
@@ -97,7 +93,7 @@ def extract(
     from puppet.config import load_config
     from puppet.dataset import extract as do_extract
 
-    cfg = load_config(config, _parse_overrides(set_))
+    cfg = load_config(config, set_)
     with _Bar() as bar:
         ex = do_extract(video, out, cfg.data, progress=bar, force=force)
     m = ex.manifest
@@ -144,7 +140,7 @@ def train(
             extra["train"][key] = value
     if resume and config is None and (run_dir / "config.yaml").is_file():
         config = run_dir / "config.yaml"  # a resumed run keeps its own settings
-    cfg = load_config(config, _parse_overrides(set_), loss_preset=loss, extra=extra)
+    cfg = load_config(config, set_, loss_preset=loss, extra=extra)
     console = _console()
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     with _Bar(enabled=main_process) as bar:
@@ -352,7 +348,7 @@ def train_transfer_cmd(
     extra = {"data": {"size": size}, "train": {"steps": steps}}
     if minutes is not None:
         extra["train"]["max_minutes"] = minutes
-    cfg = load_config(config, _parse_overrides(set_), loss_preset="transfer", extra=extra)
+    cfg = load_config(config, set_, loss_preset="transfer", extra=extra)
     with _Bar() as bar:
         res = train_transfer(source, target, out, cfg, resume=resume,
                              on_step=lambda st, tot, terms: bar(st, tot, "training",

@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from puppet.config import config_from_dict
 from puppet.dataset import load_extraction, split
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
 from puppet.metrics import psnr, ssim
 from puppet.render import Renderer
-from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, STABLE, apply, canonical_template, fit_similarity
+from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, canonical_template, normalise
 from puppet.train import to_tensor_images
 from puppet.video import probe
 
@@ -81,15 +80,10 @@ def _detect_generated(mesh: FaceMesh, rgb: np.ndarray) -> np.ndarray | None:
     return None if lm is None else lm * (s / DETECT_SIDE)
 
 
-def _normalised(lm: np.ndarray, template: np.ndarray) -> np.ndarray:
-    return apply(fit_similarity(lm[STABLE], template), lm)
-
-
 def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     """Metrics on held-out target frames; also returns per-frame PSNR and images for the contact sheet."""
     data = load_extraction(run_dir / "data")
-    cfg = config_from_dict(renderer.cfg.to_dict())
-    _, val_idx = split(len(data), cfg.data.val_fraction)
+    _, val_idx = split(len(data), renderer.cfg.data.val_fraction)
     if len(val_idx) == 0:
         raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
     idx = val_idx[np.linspace(0, len(val_idx) - 1, min(max_frames, len(val_idx))).round().astype(int)]
@@ -120,17 +114,18 @@ def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
     """Expression fidelity, identity keeping and output frames for a driver clip."""
     from puppet.animate import driver_landmarks, fill_lost, pick_neutral
 
-    lms = driver_landmarks(driver, max_frames)
+    info = probe(driver, audio=False)
+    lms = driver_landmarks(driver, max_frames, info=info)
     if all(lm is None for lm in lms):
         raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
     renderer.calibrate(pick_neutral(lms, None, driver))
     filled = fill_lost(lms)
-    fps = probe(driver, audio=False).fps
+    fps = info.fps
     edges = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
     gen = np.concatenate([renderer.generate(edges[i:i + 16]) for i in range(0, len(edges), 16)])
     neutral = renderer.meta["neutral_landmarks"].numpy()
     template = canonical_template(neutral)
-    n_neutral = _normalised(neutral, template)
+    n_neutral = normalise(neutral, template)
     d_mouth, d_eyes, o_mouth, o_eyes, id_out, id_drv = [], [], [], [], [], []
     with FaceMesh(video=False) as mesh:
         for k, lm_d in enumerate(filled):
@@ -143,8 +138,8 @@ def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
             d_eyes.append(de)
             o_mouth.append(om)
             o_eyes.append(oe)
-            id_out.append(float(np.linalg.norm(_normalised(lm_o, template) - n_neutral, axis=1).mean()))
-            id_drv.append(float(np.linalg.norm(_normalised(lm_d, template) - n_neutral, axis=1).mean()))
+            id_out.append(float(np.linalg.norm(normalise(lm_o, template) - n_neutral, axis=1).mean()))
+            id_drv.append(float(np.linalg.norm(normalise(lm_d, template) - n_neutral, axis=1).mean()))
     out = {"frames": len(filled), "frames_measured": len(o_mouth),
            "mouth_opening_correlation": _corr(d_mouth, o_mouth), "eye_opening_correlation": _corr(d_eyes, o_eyes),
            "identity_shape_distance_output": float(np.mean(id_out)) if id_out else float("nan"),

@@ -55,6 +55,11 @@ def compose(m2: np.ndarray, m1: np.ndarray) -> np.ndarray:
     return np.concatenate([m2[:, :2] @ m1[:, :2], (m2[:, :2] @ m1[:, 2] + m2[:, 2])[:, None]], axis=1)
 
 
+def normalise(lm: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Landmarks (478, 2) mapped by the similarity that best fits their stable points to ``template``."""
+    return apply(fit_similarity(lm[STABLE], template), lm)
+
+
 def canonical_template(lm: np.ndarray) -> np.ndarray:
     """Stable points of ``lm`` rotated level, centred, scaled to unit outer-eye-corner distance."""
     e = lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]
@@ -107,8 +112,8 @@ def expression_range(landmarks: np.ndarray, neutral: np.ndarray, percentile: flo
     is widened by ``margin`` of its width so expressions are not flattened.
     """
     template = canonical_template(neutral)
-    n0 = apply(fit_similarity(neutral[STABLE], template), neutral)
-    offs = np.stack([apply(fit_similarity(lm[STABLE], template), lm) - n0 for lm in landmarks])
+    n0 = normalise(neutral, template)
+    offs = np.stack([normalise(lm, template) - n0 for lm in landmarks])
     lo, hi = np.percentile(offs, 100 - percentile, axis=0), np.percentile(offs, percentile, axis=0)
     pad = margin * (hi - lo)
     return np.stack([lo - pad, hi + pad]).astype(np.float32)
@@ -174,6 +179,6 @@ class Retargeter:
 def neutral_index(landmarks: np.ndarray) -> int:
     """Index of the frame whose normalised landmarks (F, 478, 2) are closest to the median shape."""
     template = canonical_template(landmarks[0])
-    norm = np.stack([apply(fit_similarity(lm[STABLE], template), lm) for lm in landmarks])
+    norm = np.stack([normalise(lm, template) for lm in landmarks])
     median = np.median(norm, axis=0)
     return int(np.argmin(((norm - median) ** 2).sum(axis=(1, 2))))
