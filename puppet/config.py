@@ -29,6 +29,9 @@ class DataConfig:
     smooth_min_cutoff: float = 3.0  # One Euro filter at rest, Hz (lower = smoother)
     smooth_beta: float = 10.0  # raises the cutoff with speed (face sizes/s) so edges do not lag the mouth
     line_width: int = 1  # edge-map line thickness in pixels at `size`
+    # Single-image mode: head motion a portrait may follow (max degrees, max shift in eye
+    # distances, max scale change); one photo cannot show more.
+    portrait_pose: list[float] = field(default_factory=lambda: [10.0, 0.15, 0.1])
 
 
 @dataclass
@@ -36,6 +39,9 @@ class ModelConfig:
     """CRN widths, coarsest module first; the output size comes from data.size."""
 
     widths: list[int] = field(default_factory=lambda: [256, 256, 256, 128, 64, 32])
+    # The finest modules that do not see the edge map: a full-resolution line input lets the
+    # generator copy the drawn lines into the image (the "painted" look); see README.
+    no_input_levels: int = 0
 
 
 @dataclass
@@ -47,15 +53,23 @@ class LossConfig:
     cx_h: float = 0.5
     cx_eps: float = 1e-5
     cx_sample: int = 65  # at most cx_sample^2 positions per layer (0 = all)
+    # CoBi: per-layer weight w_s of the spatial term ||p_i - q_j||^2 (positions in [0, 1]);
+    # a layer not listed (or 0) is the paper's plain CX.
+    cx_spatial: dict[str, float] = field(default_factory=dict)
     cxs_weight: float = 0.0  # L_CX^s against the driver frame (single-image mode)
     cxs_layers: dict[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     p_weight: float = 0.1  # perceptual L1 on VGG features
     p_layers: dict[str, float] = field(default_factory=lambda: {"conv5_2": 1.0})
     l1_weight: float = 10.0
     l2_weight: float = 0.0
+    l1_low_weight: float = 0.0  # L1 between images average-pooled by l1_low_factor (colour anchor)
+    l1_low_factor: int = 8
     gram_weight: float = 0.0
     gram_layers: dict[str, float] = field(default_factory=lambda: {"conv2_2": 1.0, "conv3_2": 1.0})
     cx_warmup_steps: int = 300  # CX terms start after this many steps of pixel/perceptual warm-up
+    # Weights during the warm-up, by term (l1, l2, l1_low, p); empty = the weights above, CX off.
+    # {l1: 10} makes the warm-up pixel-only: no VGG pass at all, several times more steps per minute.
+    warmup_weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +84,7 @@ class TrainConfig:
     sample_every: int = 100
     ckpt_every: int = 200
     vgg_weights: str = "auto"  # auto | vgg19 | vgg16-hed | random | PATH
+    cache_targets: bool = True  # compute each target frame's loss features once, not every step
 
 
 @dataclass
@@ -241,6 +256,20 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'data.val_fraction': must be in [0, 1), got {cfg.data.val_fraction}")
     if cfg.train.batch_size < 1 or cfg.train.steps < 1:
         raise PuppetError("config keys 'train.batch_size' and 'train.steps' must be >= 1")
+    if len(cfg.data.portrait_pose) != 3:
+        raise PuppetError("config key 'data.portrait_pose': expected [max_degrees, max_shift, max_scale_change]")
+    if not 0 <= cfg.model.no_input_levels < len(cfg.model.widths):
+        raise PuppetError(f"config key 'model.no_input_levels': must be in [0, {len(cfg.model.widths) - 1}], "
+                          f"got {cfg.model.no_input_levels}")
+    if cfg.loss.l1_low_factor < 1:
+        raise PuppetError(f"config key 'loss.l1_low_factor': must be >= 1, got {cfg.loss.l1_low_factor}")
+    bad = sorted(set(cfg.loss.warmup_weights) - {"l1", "l2", "l1_low", "p"})
+    if bad:
+        raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are l1, l2, l1_low, p")
+    unknown = sorted(set(cfg.loss.cx_spatial) - set(cfg.loss.cx_layers))
+    if unknown:
+        raise PuppetError(f"config key 'loss.cx_spatial.{unknown[0]}': not one of loss.cx_layers "
+                          f"({', '.join(cfg.loss.cx_layers)})")
     if cfg.loss.cx_h <= 0:
         raise PuppetError(f"config key 'loss.cx_h': must be > 0, got {cfg.loss.cx_h}")
 

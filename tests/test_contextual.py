@@ -11,6 +11,7 @@ from puppet.losses.contextual import (
     contextual_loss_reference,
     contextual_similarity,
     contextual_similarity_reference,
+    grid_positions,
     sample_positions,
 )
 
@@ -98,11 +99,23 @@ def test_lean_equals_reference_value_and_gradient(shape_x, shape_y, block):
     torch.testing.assert_close(gy / scale, gy_ref / scale, rtol=1e-5, atol=1e-5)
 
 
-def test_lean_gradient_only_x_skips_y():
+def test_lean_gradient_only_x_skips_y(monkeypatch):
+    import puppet.losses.contextual as cx
+
+    calls = []
+    real = cx._softmax_rows
+    monkeypatch.setattr(cx, "_softmax_rows", lambda *a: calls.append(1) or real(*a))
     x = torch.randn(1, 8, 6, 6, requires_grad=True)
     y = torch.randn(1, 8, 6, 6)
-    contextual_loss(x, y).backward()
+    loss = contextual_loss(x, y, block_size=8)
+    forward_blocks = len(calls)
+    assert forward_blocks == 5  # 36 rows in blocks of 8
+    loss.backward()
+    assert len(calls) == forward_blocks  # no similarity block recomputed: backward is O(N*C)
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    y.requires_grad_(True)
+    contextual_loss(x, y, block_size=8).backward()
+    assert len(calls) == 3 * forward_blocks  # y's gradient recomputes the blocks once
 
 
 def test_gradcheck_float64_lean():
@@ -158,3 +171,90 @@ def test_modules_wrap_functions():
     imgs = torch.rand(2, 3, 5, 5), torch.rand(2, 3, 5, 5)
     mod = VGGContextualLoss(extractor, {"id": 1.0})
     torch.testing.assert_close(mod(*imgs), contextual_loss(*imgs))
+
+
+# --- CoBi: the spatial term -------------------------------------------------------------------
+
+
+def straightforward_cobi(x, y, w_s, h=0.5, eps=1e-5):
+    """CoBi from its definition, loops over i, positions from each map's own pixel centres."""
+    def pos(hh, ww):
+        return torch.tensor([[(r + 0.5) / hh, (c + 0.5) / ww] for r in range(hh) for c in range(ww)],
+                            dtype=torch.float64)
+
+    px, py = pos(*x.shape[2:]), pos(*y.shape[2:])
+    X = x[0].flatten(1).t().double()
+    Y = y[0].flatten(1).t().double()
+    mu = Y.mean(0)
+    Xc, Yc = X - mu, Y - mu
+    rows = []
+    for i in range(X.shape[0]):
+        d = 1 - (Yc @ Xc[i]) / (Yc.norm(dim=1) * Xc[i].norm()) + w_s * ((py - px[i]) ** 2).sum(1)
+        w = torch.exp((1 - d / (d.min() + eps)) / h)
+        rows.append(w / w.sum())
+    return torch.stack(rows).max(dim=0).values.mean()
+
+
+def test_grid_positions():
+    p = grid_positions(2, 4)
+    assert p.shape == (8, 2)
+    torch.testing.assert_close(p[0], torch.tensor([0.25, 0.125]))
+    torch.testing.assert_close(p[-1], torch.tensor([0.75, 0.875]))
+
+
+def test_cobi_reference_matches_definition():
+    x = torch.randn(1, 5, 3, 4, dtype=torch.float64)
+    y = torch.randn(1, 5, 4, 2, dtype=torch.float64)
+    expected = straightforward_cobi(x, y, 0.7)
+    torch.testing.assert_close(contextual_similarity_reference(x, y, spatial_weight=0.7)[0], expected)
+    torch.testing.assert_close(contextual_similarity(x, y, spatial_weight=0.7, block_size=5)[0], expected)
+
+
+@pytest.mark.parametrize("w_s", [0.1, 1.0, 5.0])
+@pytest.mark.parametrize("shape_x,shape_y,block", [((1, 16, 8, 8), (1, 16, 8, 8), 7),
+                                                   ((2, 8, 6, 10), (2, 8, 9, 5), None)])
+def test_lean_cobi_equals_reference(w_s, shape_x, shape_y, block):
+    x = torch.randn(*shape_x, requires_grad=True)
+    y = torch.randn(*shape_y, requires_grad=True)
+    ref = contextual_loss_reference(x, y, spatial_weight=w_s)
+    gref = torch.autograd.grad(ref, (x, y))
+    lean = contextual_loss(x, y, block_size=block, spatial_weight=w_s)
+    glean = torch.autograd.grad(lean, (x, y))
+    torch.testing.assert_close(lean, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(glean, gref):
+        scale = b.abs().max()
+        torch.testing.assert_close(a / scale, b / scale, rtol=1e-5, atol=1e-5)
+
+
+def test_gradcheck_float64_lean_cobi():
+    x = torch.randn(1, 4, 3, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(1, 4, 3, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: contextual_loss(a, b, block_size=4, spatial_weight=0.5), (x, y))
+
+
+def test_cobi_zero_weight_is_cx_and_identical_is_zero():
+    x, y = torch.randn(1, 8, 5, 5), torch.randn(1, 8, 5, 5)
+    torch.testing.assert_close(contextual_loss(x, y, spatial_weight=0.0), contextual_loss(x, y))
+    assert contextual_loss(x, x, spatial_weight=2.0).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_cobi_scores_a_shifted_copy_worse_than_an_exact_copy():
+    x = torch.rand(1, 3, 16, 16)
+    shifted = torch.roll(x, shifts=4, dims=3)  # the same features, moved: a permutation of positions
+    assert contextual_loss(shifted, x).item() < 0.01  # CX barely tells (3 channels: near-ties)
+    exact = contextual_loss(x, x, spatial_weight=1.0).item()
+    moved = contextual_loss(shifted, x, spatial_weight=1.0).item()
+    assert exact == pytest.approx(0.0, abs=1e-5) and moved > exact + 0.05
+
+
+def test_layers_apply_spatial_weight_per_layer_and_sampled_positions():
+    g = torch.Generator().manual_seed(0)
+    fx = {"a": torch.randn(1, 4, 8, 8), "b": torch.randn(1, 4, 3, 3)}
+    fy = {"a": torch.randn(1, 4, 8, 8), "b": torch.randn(1, 4, 3, 3)}
+    total = contextual_loss_layers(fx, fy, {"a": 1.0, "b": 1.0}, max_side=5, generator=g, spatial={"a": 2.0})
+    g = torch.Generator().manual_seed(0)
+    xa, ya, pos = sample_positions(fx["a"], fy["a"], 5, g, with_positions=True)
+    assert pos[0].shape == (25, 2)
+    expected = (contextual_loss_reference(xa, ya, spatial_weight=2.0, positions=pos)
+                + contextual_loss_reference(fx["b"], fy["b"]))
+    torch.testing.assert_close(total, expected, rtol=1e-5, atol=1e-6)

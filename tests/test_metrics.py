@@ -22,3 +22,17 @@ def test_ssim_identical_is_one_and_noise_lowers_it():
     assert ssim(x, noisy).item() < 0.9
     # symmetric
     assert ssim(x, noisy).item() == pytest.approx(ssim(noisy, x).item(), abs=1e-6)
+
+
+def test_laplacian_variance_known_answers():
+    from puppet.metrics import laplacian_variance
+
+    flat = torch.full((1, 3, 16, 16), 0.4)
+    assert laplacian_variance(flat).item() == pytest.approx(0.0, abs=1e-10)
+    board = ((torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2).float()  # 1-px checkerboard
+    checker = board.expand(1, 3, 16, 16)
+    assert laplacian_variance(checker).item() == pytest.approx(16.0, rel=1e-5)  # Laplacian is +-4 everywhere
+    ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16)  # linear: Laplacian 0 inside
+    assert laplacian_variance(ramp).item() == pytest.approx(0.0, abs=1e-10)
+    blurred = torch.nn.functional.avg_pool2d(checker, 3, stride=1, padding=1)
+    assert laplacian_variance(blurred).item() < 16.0 * 0.2  # blur removes detail

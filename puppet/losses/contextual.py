@@ -11,6 +11,18 @@ of the y_j::
 
 CX(X, X) = 1 (loss 0); unrelated sets give CX of order 1/M.
 
+**CoBi** (contextual bilateral loss; Zhang, Chen, Ng, Koltun, "Zoom to Learn,
+Learn to Zoom", CVPR 2019) adds where to what: with p_i, q_j the positions of
+x_i and y_j (normalised to [0, 1] on each map),
+
+    d_ij = 1 - cos(x_i - mu_y, y_j - mu_y) + w_s ||p_i - q_j||^2
+
+and the rest unchanged. ``spatial_weight`` (w_s) = 0 is the paper's CX
+exactly. The lean path needs no new code for it: with
+x~_i = [x^_i, sqrt(2 w_s) p_i, -w_s |p_i|^2, 1] and
+y~_j = [y^_j, sqrt(2 w_s) q_j, 1, -w_s |q_j|^2], x~_i . y~_j = 1 - d_ij, so
+CoBi is the same blocked similarity on C + 4 columns.
+
 Two implementations with the same value and gradient:
 
 * :func:`contextual_loss_reference` materialises the N x M matrices (simple,
@@ -34,6 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from puppet.losses.base import weighted_sum
+
 # Elements of one block of the similarity (B x rows x M): 1M floats = 4 MB, which
 # measured fastest on a 2-core CPU (256 rows at N = 4096; larger blocks leave cache).
 _BLOCK_ELEMS = 1 << 20
@@ -56,12 +70,47 @@ def _compute_dtype(t: torch.Tensor) -> torch.dtype:
     return torch.float64 if t.dtype == torch.float64 else torch.float32
 
 
+def grid_positions(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Pixel-centre positions of an H x W map, row-major, in [0, 1]: (H*W, 2) as (row, column)."""
+    r = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
+    c = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
+    return torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+Positions = tuple[torch.Tensor, torch.Tensor]  # (N, 2) positions of x, (M, 2) positions of y, in [0, 1]
+
+
+def _positions(x: torch.Tensor, y: torch.Tensor, positions: Positions | None, dtype) -> Positions:
+    if positions is not None:
+        px, py = positions
+        if px.shape != (x.shape[2] * x.shape[3], 2) or py.shape != (y.shape[2] * y.shape[3], 2):
+            raise ValueError(f"positions {tuple(px.shape)}, {tuple(py.shape)} do not match feature maps "
+                             f"{tuple(x.shape)}, {tuple(y.shape)}")
+        return px.to(x.device, dtype), py.to(y.device, dtype)
+    return grid_positions(*x.shape[2:], x.device, dtype), grid_positions(*y.shape[2:], y.device, dtype)
+
+
+def _spatial_augment(xh: torch.Tensor, yh: torch.Tensor, w_s: float, px: torch.Tensor,
+                     py: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append position columns so that x~ . y~ = x^ . y^ - w_s ||p - q||^2 (see module docstring)."""
+    b = xh.shape[0]
+    r = (2.0 * w_s) ** 0.5
+    ax = torch.cat([r * px, -w_s * px.pow(2).sum(1, keepdim=True), torch.ones_like(px[:, :1])], dim=1)
+    ay = torch.cat([r * py, torch.ones_like(py[:, :1]), -w_s * py.pow(2).sum(1, keepdim=True)], dim=1)
+    return (torch.cat([xh, ax.unsqueeze(0).expand(b, -1, -1)], dim=2),
+            torch.cat([yh, ay.unsqueeze(0).expand(b, -1, -1)], dim=2))
+
+
 def contextual_similarity_reference(x: torch.Tensor, y: torch.Tensor, h: float = 0.5,
-                                    eps: float = 1e-5) -> torch.Tensor:
-    """CX(X, Y) per batch element, straight from the formula.
+                                    eps: float = 1e-5, spatial_weight: float = 0.0,
+                                    positions: Positions | None = None) -> torch.Tensor:
+    """CX (or CoBi, with ``spatial_weight`` > 0) per batch element, straight from the formula.
 
     Args:
         x, y: feature maps (B, C, H, W) and (B, C, H', W'), any real values.
+        spatial_weight: w_s of CoBi; 0 = the paper's CX.
+        positions: (N, 2) and (M, 2) positions in [0, 1] of the x and y features
+            (default: each map's own pixel grid).
     Returns:
         (B,) tensor in (0, 1].
     """
@@ -69,16 +118,19 @@ def contextual_similarity_reference(x: torch.Tensor, y: torch.Tensor, h: float =
     with torch.autocast(x.device.type, enabled=False):
         xh, yh = _center_normalize(x.to(dt), y.to(dt))
         d = 1.0 - torch.bmm(xh, yh.transpose(1, 2))  # (B, N, M)
+        if spatial_weight > 0:
+            px, py = _positions(x, y, positions, dt)
+            d = d + spatial_weight * (px[:, None, :] - py[None, :, :]).pow(2).sum(-1).unsqueeze(0)
         d_tilde = d / (d.min(dim=2, keepdim=True).values + eps)
         w = torch.exp((1.0 - d_tilde) / h)
         cx = w / w.sum(dim=2, keepdim=True)
         return cx.max(dim=1).values.mean(dim=1)
 
 
-def contextual_loss_reference(x: torch.Tensor, y: torch.Tensor, h: float = 0.5,
-                              eps: float = 1e-5) -> torch.Tensor:
-    """-log CX(X, Y), mean over the batch; O(N*M) memory. Scalar tensor >= 0."""
-    return -torch.log(contextual_similarity_reference(x, y, h, eps)).mean()
+def contextual_loss_reference(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, eps: float = 1e-5,
+                              spatial_weight: float = 0.0, positions: Positions | None = None) -> torch.Tensor:
+    """-log CX(X, Y) (CoBi with ``spatial_weight`` > 0), mean over the batch; O(N*M) memory. Scalar >= 0."""
+    return -torch.log(contextual_similarity_reference(x, y, h, eps, spatial_weight, positions)).mean()
 
 
 def _auto_block(batch: int, n: int, m: int) -> int:
@@ -167,64 +219,86 @@ class _LeanContextual(torch.autograd.Function):
 
 
 def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, eps: float = 1e-5,
-                          block_size: int | None = None) -> torch.Tensor:
-    """CX(X, Y) per batch element, memory-lean; equals :func:`contextual_similarity_reference`.
+                          block_size: int | None = None, spatial_weight: float = 0.0,
+                          positions: Positions | None = None) -> torch.Tensor:
+    """CX(X, Y) (CoBi with ``spatial_weight`` > 0) per batch element, memory-lean.
+
+    Equals :func:`contextual_similarity_reference` in value and gradient.
 
     Args:
         x, y: feature maps (B, C, H, W) and (B, C, H', W').
         block_size: rows of the similarity per block (default: ~4 MB blocks).
+        spatial_weight, positions: as in :func:`contextual_similarity_reference`.
     Returns:
         (B,) tensor in (0, 1], differentiable w.r.t. x and y.
     """
     dt = _compute_dtype(x)
     with torch.autocast(x.device.type, enabled=False):
         xh, yh = _center_normalize(x.to(dt), y.to(dt))
+        if spatial_weight > 0:
+            xh, yh = _spatial_augment(xh, yh, spatial_weight, *_positions(x, y, positions, dt))
         block = block_size or _auto_block(xh.shape[0], xh.shape[1], yh.shape[1])
         return _LeanContextual.apply(xh.contiguous(), yh.contiguous(), h, eps, block)
 
 
 def contextual_loss(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, eps: float = 1e-5,
-                    block_size: int | None = None) -> torch.Tensor:
-    """L_CX = -log CX(X, Y), mean over the batch (memory-lean).
+                    block_size: int | None = None, spatial_weight: float = 0.0,
+                    positions: Positions | None = None) -> torch.Tensor:
+    """L_CX = -log CX(X, Y), mean over the batch (memory-lean); CoBi when ``spatial_weight`` > 0.
 
     Args:
         x: generated features (B, C, H, W).
         y: target features (B, C, H', W').
         h: bandwidth (paper: 0.5). eps: the paper's 1e-5.
+        spatial_weight: CoBi's w_s on squared distances of positions in [0, 1]; 0 = CX.
+        positions: (N, 2), (M, 2) positions of x and y (default: each map's pixel grid).
     Returns:
         scalar tensor >= 0 (0 iff every y_j has a distinct exact match).
     """
-    return -torch.log(contextual_similarity(x, y, h, eps, block_size)).mean()
+    return -torch.log(contextual_similarity(x, y, h, eps, block_size, spatial_weight, positions)).mean()
 
 
 def sample_positions(x: torch.Tensor, y: torch.Tensor, max_side: int,
-                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     generator: torch.Generator | None = None,
+                     with_positions: bool = False):
     """Keep at most ``max_side**2`` random positions, the same ones in x and y.
 
     The authors sample 65x65 positions per layer above that size. Returns
     (B, C, K, 1) maps (K = kept positions); inputs at or below the limit, or
     ``max_side <= 0``, or maps of different sizes are returned unchanged.
+    With ``with_positions`` also returns the kept positions ((K, 2), (K, 2)
+    in [0, 1], see :func:`grid_positions`) for CoBi.
     """
     n = x.shape[2] * x.shape[3]
     k = max_side * max_side
     if max_side <= 0 or n <= k or x.shape[2:] != y.shape[2:]:
+        if with_positions:
+            return x, y, (grid_positions(*x.shape[2:], x.device), grid_positions(*y.shape[2:], y.device))
         return x, y
     idx = torch.randperm(n, generator=generator, device="cpu")[:k].to(x.device)
-    return x.flatten(2)[:, :, idx].unsqueeze(3), y.flatten(2)[:, :, idx].unsqueeze(3)
+    xs, ys = x.flatten(2)[:, :, idx].unsqueeze(3), y.flatten(2)[:, :, idx].unsqueeze(3)
+    if with_positions:
+        p = grid_positions(*x.shape[2:], x.device)[idx]
+        return xs, ys, (p, p)
+    return xs, ys
 
 
 def contextual_loss_layers(fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor],
                            layer_weights: dict[str, float], h: float = 0.5, eps: float = 1e-5,
-                           max_side: int = 65, generator: torch.Generator | None = None) -> torch.Tensor:
-    """sum_l w_l L_CX(fx[l], fy[l]) over named feature maps (e.g. VGG conv3_2, conv4_2)."""
-    total = None
-    for name, w in layer_weights.items():
-        a, b = sample_positions(fx[name], fy[name], max_side, generator)
-        term = w * contextual_loss(a, b, h, eps)
-        total = term if total is None else total + term
-    if total is None:
-        raise ValueError("contextual_loss_layers: no layers given")
-    return total
+                           max_side: int = 65, generator: torch.Generator | None = None,
+                           spatial: dict[str, float] | None = None) -> torch.Tensor:
+    """sum_l w_l L_CX(fx[l], fy[l]) over named feature maps (e.g. VGG conv3_2, conv4_2, rgb5_d4).
+
+    ``spatial`` maps a layer to its CoBi weight w_s (missing or 0: plain CX).
+    """
+    spatial = spatial or {}
+
+    def term(name: str) -> torch.Tensor:
+        w_s = float(spatial.get(name, 0.0))
+        a, b, pos = sample_positions(fx[name], fy[name], max_side, generator, with_positions=True)
+        return contextual_loss(a, b, h, eps, spatial_weight=w_s, positions=pos)
+
+    return weighted_sum(layer_weights, term, "contextual_loss_layers")
 
 
 class ContextualLoss(nn.Module):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from puppet.losses.base import weighted_sum
+
 
 def perceptual_loss(fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor],
                     layer_weights: dict[str, float], normalize: bool = True) -> torch.Tensor:
@@ -19,17 +21,12 @@ def perceptual_loss(fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor],
     scale or the weight file (VGG19 ImageNet vs VGG16-HED activations differ
     by an order of magnitude). Returns a scalar >= 0.
     """
-    total = None
-    for name, w in layer_weights.items():
-        a, b = fx[name], fy[name]
-        term = (a - b).abs().mean()
-        if normalize:
-            term = term / (b.detach().abs().mean() + 1e-8)
-        term = w * term
-        total = term if total is None else total + term
-    if total is None:
-        raise ValueError("perceptual_loss: no layers given")
-    return total
+    def term(name: str) -> torch.Tensor:
+        a, b = fx[name].float(), fy[name].float()
+        t = (a - b).abs().mean()
+        return t / (b.detach().abs().mean() + 1e-8) if normalize else t
+
+    return weighted_sum(layer_weights, term, "perceptual_loss")
 
 
 def gram_matrix(f: torch.Tensor) -> torch.Tensor:
@@ -42,14 +39,11 @@ def gram_matrix(f: torch.Tensor) -> torch.Tensor:
 def gram_loss(fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor],
               layer_weights: dict[str, float]) -> torch.Tensor:
     """sum_l w_l ||G(phi_l(x)) - G(phi_l(y))||_F^2, mean over the batch; scalar >= 0."""
-    total = None
-    for name, w in layer_weights.items():
-        diff = gram_matrix(fx[name]) - gram_matrix(fy[name])
-        term = w * diff.pow(2).sum(dim=(1, 2)).mean()
-        total = term if total is None else total + term
-    if total is None:
-        raise ValueError("gram_loss: no layers given")
-    return total
+    def term(name: str) -> torch.Tensor:
+        diff = gram_matrix(fx[name].float()) - gram_matrix(fy[name].float())
+        return diff.pow(2).sum(dim=(1, 2)).mean()
+
+    return weighted_sum(layer_weights, term, "gram_loss")
 
 
 class _FeatureLoss(nn.Module):

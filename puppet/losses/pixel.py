@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -14,6 +15,17 @@ def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def l2_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared difference; scalar >= 0."""
     return (x - y).pow(2).mean()
+
+
+def lowpass_l1_loss(x: torch.Tensor, y: torch.Tensor, factor: int = 8) -> torch.Tensor:
+    """L1 between the images average-pooled by ``factor``: anchors colour and layout, not detail.
+
+    Misalignments of a few pixels hardly change an 8x-pooled image, so this
+    term does not ask for the blur that full-resolution L1 does. Scalar >= 0.
+    """
+    if factor > 1:
+        x, y = F.avg_pool2d(x, factor), F.avg_pool2d(y, factor)
+    return (x - y).abs().mean()
 
 
 class L1Loss(nn.Module):

@@ -1,0 +1,92 @@
+"""The training objective: terms, warm-up, weights, and the cache of target features."""
+
+import pytest
+import torch
+
+from puppet.config import load_config
+from puppet.errors import PuppetError
+from puppet.losses.objective import Objective, TargetFeatureCache, feature_layers
+from puppet.losses.pixel import lowpass_l1_loss
+from tests.conftest import ROOT
+
+
+def _ident(x):
+    return {k: x for k in ("conv3_2", "conv4_2", "conv5_2")}
+
+
+def test_objective_terms_and_warmup():
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["loss.cx_weight=1", "loss.l1_weight=10"]).loss
+    obj = Objective(cfg, _ident)
+    x, y = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8)
+    _, terms = obj(x, y, step=0)
+    assert set(terms) == {"l1", "p"}  # CX is off during warm-up
+    total, terms = obj(x, y, step=cfg.cx_warmup_steps)
+    assert set(terms) == {"l1", "p", "cx"}
+    assert total.item() == pytest.approx(sum(terms.values()), rel=1e-5)
+    assert terms["l1"] == pytest.approx(10 * (x - y).abs().mean().item(), rel=1e-5)
+    total.backward()
+    assert x.grad is not None
+
+
+def test_lowpass_l1_term_and_known_answer():
+    x = torch.zeros(1, 3, 8, 8)
+    y = torch.zeros(1, 3, 8, 8)
+    y[..., ::2, ::2] = 1.0  # a fine pattern whose 8x8 average is 0.25
+    assert lowpass_l1_loss(x, y, 8).item() == pytest.approx(0.25)
+    assert lowpass_l1_loss(x, y, 1).item() == pytest.approx(0.25)  # mean |x - y| too
+    cfg = load_config(overrides=["loss.l1_low_weight=4", "loss.l1_weight=0", "loss.cx_weight=0",
+                                 "loss.p_weight=0", "loss.l1_low_factor=8"]).loss
+    _, terms = Objective(cfg, None)(x, y, step=0)
+    assert terms == {"l1_low": pytest.approx(1.0)}
+
+
+def test_feature_layers_skip_zero_weights():
+    cfg = load_config(overrides=["loss.cx_layers={conv3_2: 1.0, rgb5_d4: 0.0}"]).loss
+    assert feature_layers(cfg) == ["conv3_2", "conv5_2"]
+
+
+def test_cached_target_features_equal_fresh_ones_and_are_computed_once():
+    calls = []
+
+    def features(img):
+        calls.append(len(img))
+        return {"conv3_2": img * 2}
+
+    cache = TargetFeatureCache(features)
+    imgs = torch.rand(3, 3, 4, 4)
+    a = cache(imgs[[0, 1]], [10, 11])
+    b = cache(imgs[[1, 2, 0]], [11, 12, 10])
+    assert calls == [2, 1]  # only image 12 was new
+    torch.testing.assert_close(a["conv3_2"], imgs[[0, 1]] * 2)
+    torch.testing.assert_close(b["conv3_2"], imgs[[1, 2, 0]] * 2)
+
+
+def test_all_zero_weights_is_an_error():
+    cfg = load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0"]).loss
+    with pytest.raises(PuppetError, match="every loss weight is 0"):
+        Objective(cfg, None)(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), step=0)
+
+
+def test_spatial_weight_for_unknown_layer_is_a_config_error():
+    with pytest.raises(PuppetError, match="loss.cx_spatial.conv9_9"):
+        load_config(overrides=["loss.cx_spatial={conv9_9: 1.0}"])
+
+
+def test_pixel_only_warmup_skips_features_then_switches_to_main_weights():
+    cfg = load_config(overrides=["loss.cx_warmup_steps=5", "loss.warmup_weights={l1: 3.0}", "loss.l1_weight=0",
+                                 "loss.p_weight=0.1", "loss.cx_weight=1"]).loss
+    calls = []
+
+    def features(img):
+        calls.append(1)
+        return _ident(img)
+
+    obj = Objective(cfg, features)
+    x, y = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    _, terms = obj(x, y, step=4)
+    assert set(terms) == {"l1"} and not calls  # no feature pass during a pixel-only warm-up
+    assert terms["l1"] == pytest.approx(3 * (x - y).abs().mean().item(), rel=1e-5)
+    _, terms = obj(x, y, step=5)
+    assert set(terms) == {"p", "cx"} and calls
+    with pytest.raises(PuppetError, match="warmup_weights.cx"):
+        load_config(overrides=["loss.warmup_weights={cx: 1.0}"])
