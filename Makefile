@@ -5,13 +5,13 @@ PY := $(VENV)/bin/python
 PUPPET := $(VENV)/bin/puppet
 SHARED ?= ../shared/media
 
-.PHONY: setup test demo demo-misalignment bench clean
+.PHONY: setup test demo quality demo-misalignment bench clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
 test: setup
@@ -19,6 +19,9 @@ test: setup
 
 demo: setup
 	$(PY) pipelines/demo.py --shared $(SHARED)
+
+quality: setup
+	$(PY) pipelines/quality.py --shared $(SHARED)
 
 demo-misalignment: setup
 	$(PUPPET) demo misalignment --image $(SHARED)/images/painted_woman.jpg --out out/misalignment.png

@@ -10,10 +10,12 @@ from typing import Callable
 
 import numpy as np
 
+from puppet.drive import RenderOptions
 from puppet.edges import edges_to_rgb
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh, crop, smooth_crop_boxes
 from puppet.render import Renderer
+from puppet.utils import center_square
 from puppet.video import VideoWriter, probe, read_frames
 
 log = logging.getLogger("puppet")
@@ -67,15 +69,6 @@ def pick_neutral(lms: list[np.ndarray | None], neutral: int | None, driver: Path
     return np.mean(good, axis=0).astype(np.float32)
 
 
-def _resize(img: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    if img.shape[0] == side and img.shape[1] == side:
-        return img
-    interp = cv2.INTER_AREA if img.shape[0] > side else cv2.INTER_CUBIC
-    return cv2.resize(img, (side, side), interpolation=interp)
-
-
 def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
     import cv2
 
@@ -89,30 +82,45 @@ def compose(output: np.ndarray, panel: int, driver_crop: np.ndarray | None = Non
     if driver_crop is None:
         return output[: output.shape[0] // 2 * 2, : output.shape[1] // 2 * 2]  # yuv420p needs even sizes
     h = panel
-    tiles = [_resize(driver_crop, h), _resize(edges_to_rgb(edges), h), _fit_height(output, h)]
+    tiles = [center_square(driver_crop, h), center_square(edges_to_rgb(edges), h), _fit_height(output, h)]
     return np.concatenate(tiles, axis=1)
 
 
-def animate(driver: str | Path, model: str | Path, out: str | Path, *, side_by_side: bool = False,
-            paste_back: bool = False, smooth: float = 1.0, neutral: int | None = None, audio: bool = True,
-            device: str = "auto", max_frames: int = 0, panel: int = 256, expression_scale: float = 1.0,
-            pose_scale: float = 1.0, limit_expression: bool = True, batch_size: int = 8,
-            progress: Progress | None = None) -> AnimateStats:
-    """Render ``model``'s target following ``driver`` into ``out`` (mp4, driver's fps and audio)."""
-    driver, out = Path(driver), Path(out)
-    renderer = Renderer.from_path(model, device=device, smooth=smooth, expression_scale=expression_scale,
-                                  pose_scale=pose_scale, limit_expression=limit_expression)
-    if paste_back and not renderer.can_paste:
-        raise PuppetError(f"{model}: checkpoint has no target frame to paste into; retrain to use --paste-back")
-    info = probe(driver)
-    t0 = time.perf_counter()
+def prepare_driver(renderer: Renderer, driver: Path, max_frames: int = 0, progress: Progress | None = None,
+                   info=None) -> tuple[list[np.ndarray], int]:
+    """Landmarks of a whole driver clip, gaps filled, with the renderer calibrated on its neutral
+    (``renderer.options.neutral`` or its first frames) and its expression range measured.
+
+    Returns (landmarks per frame, number of frames without a face). Used by animate and eval, so
+    a file is always driven the same way.
+    """
     lms = driver_landmarks(driver, max_frames, progress, info)
     lost = sum(lm is None for lm in lms)
     if lost == len(lms):
         raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
-    renderer.calibrate(pick_neutral(lms, neutral, driver))
     filled = fill_lost(lms)
-    boxes = smooth_crop_boxes(filled, scale=1.6) if side_by_side else None
+    renderer.calibrate(pick_neutral(lms, renderer.options.neutral, driver))
+    renderer.observe(filled)
+    return filled, lost
+
+
+def animate(driver: str | Path, model: str | Path, out: str | Path, options: RenderOptions | None = None, *,
+            side_by_side: bool = False, paste_back: bool = False, audio: bool = True, device: str = "auto",
+            max_frames: int = 0, panel: int = 256, batch_size: int = 8, crop_scale: float = 1.6,
+            progress: Progress | None = None) -> AnimateStats:
+    """Render ``model``'s target following ``driver`` into ``out`` (mp4, driver's fps and audio).
+
+    ``options`` set how the driver's motion is transferred; ``crop_scale`` sizes the driver panel of
+    ``side_by_side`` videos (face box side times this).
+    """
+    driver, out = Path(driver), Path(out)
+    renderer = Renderer.from_path(model, device=device, options=options)
+    if paste_back and not renderer.can_paste:
+        raise PuppetError(f"{model}: checkpoint has no target frame to paste into; retrain to use --paste-back")
+    info = probe(driver)
+    t0 = time.perf_counter()
+    filled, lost = prepare_driver(renderer, driver, max_frames, progress, info)
+    boxes = smooth_crop_boxes(filled, scale=crop_scale) if side_by_side else None
     n = len(filled)
     use_audio = audio and info.has_audio
     writer = VideoWriter(out, info.fps, audio_from=driver if use_audio else None, duration=n / info.fps)
@@ -121,7 +129,7 @@ def animate(driver: str | Path, model: str | Path, out: str | Path, *, side_by_s
     def flush():
         rgb = renderer.generate(np.stack([e for _, _, e in pending]))
         for (i, frame, e), face in zip(pending, rgb):
-            img = renderer.paste(face) if paste_back else _resize(face, panel)
+            img = renderer.paste(face) if paste_back else center_square(face, panel)
             dcrop = crop(frame, boxes[i], panel) if side_by_side else None
             writer.write(compose(img, panel, dcrop, e))
         pending.clear()

@@ -3,9 +3,12 @@
 Loaded with ``torch.load(weights_only=True)``: no pickled code runs.
 
 Keys: ``format`` ("puppet-checkpoint"), ``version``, ``kind`` ("puppet" for
-edge->target models, "single-image" for portrait models), ``step``, ``config``
-(nested dict), ``model`` (state dict), ``optimizer`` (state dict or None),
-``meta`` (target info needed to render: neutral landmarks, crop, frame).
+edge->target models, "single-image" for portrait models, "transfer" for
+image->image domain-transfer models), ``step``, ``config`` (nested dict),
+``model`` (state dict), ``optimizer`` (state dict or None), ``meta`` (for
+puppet and single-image models a :class:`puppet.meta.TargetMeta` as a dict:
+neutral landmarks, crop, frame, motion ranges; for transfer models the two
+image folders and the size).
 """
 
 from __future__ import annotations

@@ -10,11 +10,37 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from puppet.errors import PuppetError
+
+# Options that several commands share, declared once.
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Run folder (or its checkpoint.pt).")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON here.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
+WeightsOpt = Annotated[str, typer.Option(help="VGG weights: auto | vgg19 | vgg16-hed | PATH.")]
+# How driver motion becomes target motion (puppet.drive.RenderOptions), for animate, live and eval.
+SmoothOpt = Annotated[float, typer.Option(help="Landmark smoothing strength (0 = off, 2 = twice as smooth).")]
+NeutralOpt = Annotated[Optional[int], typer.Option(help="Driver frame with a resting face (default: first "
+                                                        "frames; live: the first face, or key c).")]
+ExpressionOpt = Annotated[float, typer.Option(help="Scale of the driver's expressions.")]
+PoseOpt = Annotated[float, typer.Option(help="Share of the driver's head motion applied (0-1).")]
+LimitOpt = Annotated[bool, typer.Option("--limit-expression/--free-expression",
+                                        help="Keep expressions within the range the target clip shows.")]
+MapOpt = Annotated[bool, typer.Option("--map-expression/--no-map-expression",
+                                      help="Scale the driver's mouth/eye/brow range onto the target's.")]
+
+
+def _render_options(smooth: float, neutral: Optional[int], expression: float, pose: float,
+                    limit_expression: bool, map_expression: bool):
+    from puppet.drive import RenderOptions
+
+    return RenderOptions(smooth=smooth, expression_scale=expression, pose_scale=pose,
+                         limit_expression=limit_expression, map_expression=map_expression, neutral=neutral)
 
 app = typer.Typer(
     help="Make a video of one person (the puppet) move and talk like another (the driver).",
@@ -43,6 +69,11 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except PuppetError as e:
             _console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except OSError as e:  # a path we could not read or write: say which, and why, in one line
+            where = f"{e.filename}: " if e.filename else ""
+            _console(stderr=True).print(f"[bold red]error:[/] {where}{e.strerror or e}", highlight=False,
+                                        soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -86,14 +117,16 @@ def extract(
     video: Path = typer.Argument(..., help="Target video (mp4, avi, mov, webm...)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for frames, landmarks, edge maps, manifest."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (data section is used)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
+    set_: SetOpt = None,
     force: bool = typer.Option(False, help="Re-extract even if a matching extraction exists."),
 ):
     """Extract cropped frames, landmarks and edge maps from a target video (cached)."""
     from puppet.config import load_config
     from puppet.dataset import extract as do_extract
+    from puppet.utils import ensure_dir
 
     cfg = load_config(config, set_)
+    ensure_dir(out)  # fail before the work, not after it
     with _Bar() as bar:
         ex = do_extract(video, out, cfg.data, progress=bar, force=force)
     m = ex.manifest
@@ -110,13 +143,13 @@ def train(
     driver: Optional[Path] = typer.Option(None, "--driver", "-d", help="Single-image mode: driver video to "
                                                                        "learn from."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run folder (default runs/<target name>)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
+    config: ConfigOpt = None,
     loss: Optional[str] = typer.Option(None, help="Loss preset: hybrid (default), paper (CX + P), baseline "
                                                   "(L1 + P), single (default with --image)."),
     steps: Optional[int] = typer.Option(None, help="Training steps (train.steps)."),
     minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (train.max_minutes)."),
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (train.device)."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
+    set_: SetOpt = None,
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
 ):
     """Train a CRN that renders the target from face edge maps (CX + perceptual losses).
@@ -124,7 +157,9 @@ def train(
     Video target: puppet train --target person.mp4.  Single portrait: puppet train --image face.jpg --driver me.mp4.
     """
     from puppet.config import load_config
-    from puppet.train import TrainingInterrupted, train as do_train, train_single_image
+    from puppet.single import train_single_image
+    from puppet.train import train as do_train
+    from puppet.trainer import TrainingInterrupted
 
     if (target is None) == (image is None):
         raise PuppetError("give either --target VIDEO, or --image PORTRAIT with --driver VIDEO")
@@ -170,21 +205,21 @@ def train(
 @app.command()
 @handle_errors
 def animate(
+    model: ModelOpt,
     driver: Path = typer.Option(..., "--driver", "-d", help="Video of the person driving the puppet."),
-    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or its checkpoint.pt)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output mp4 (default out/<model>_<driver>.mp4)."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write driver | edge map | output."),
     paste_back: bool = typer.Option(False, "--paste-back", help="Blend the face into the target's full frame."),
-    smooth: float = typer.Option(1.0, help="Landmark smoothing strength (0 = off)."),
-    neutral: Optional[int] = typer.Option(None, help="Driver frame with a resting face (default: first frames)."),
-    expression: float = typer.Option(1.0, help="Scale of the driver's expressions."),
-    pose: float = typer.Option(1.0, help="Share of the driver's head motion applied (0-1)."),
-    limit_expression: bool = typer.Option(True, "--limit-expression/--free-expression",
-                                          help="Keep expressions within the range the target clip shows."),
+    smooth: SmoothOpt = 1.0,
+    neutral: NeutralOpt = None,
+    expression: ExpressionOpt = 1.0,
+    pose: PoseOpt = 1.0,
+    limit_expression: LimitOpt = True,
+    map_expression: MapOpt = True,
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Copy the driver's audio track."),
     size: int = typer.Option(256, help="Side of each video panel in pixels."),
     max_frames: int = typer.Option(0, help="Only the first N driver frames (0 = all)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: DeviceOpt = "auto",
 ):
     """Render the trained target following a driver video, with the driver's audio."""
     from puppet.animate import animate as do_animate
@@ -193,10 +228,9 @@ def animate(
     out = out or Path("out") / f"{Path(model).resolve().name}_{driver.stem}.mp4"
     ensure_writable_dir(out)
     with _Bar() as bar:
-        stats = do_animate(driver, model, out, side_by_side=side_by_side, paste_back=paste_back, smooth=smooth,
-                           neutral=neutral, audio=audio, device=device, max_frames=max_frames, panel=size,
-                           expression_scale=expression, pose_scale=pose, limit_expression=limit_expression,
-                           progress=bar)
+        options = _render_options(smooth, neutral, expression, pose, limit_expression, map_expression)
+        stats = do_animate(driver, model, out, options, side_by_side=side_by_side, paste_back=paste_back,
+                           audio=audio, device=device, max_frames=max_frames, panel=size, progress=bar)
     lost = f", {stats.lost} without a face (reused last good)" if stats.lost else ""
     _console().print(f"wrote {stats.out}: {stats.frames} frames at {stats.fps:.2f} fps"
                      f"{' with audio' if stats.audio else ''}{lost}, {stats.seconds:.1f} s")
@@ -206,7 +240,7 @@ def animate(
                      "s = toggle side by side, e = toggle edge-map view, q or Esc = quit.")
 @handle_errors
 def live(
-    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or its checkpoint.pt)."),
+    model: ModelOpt,
     camera: int = typer.Option(0, help="Webcam index."),
     width: int = typer.Option(640, help="Requested camera width."),
     height: int = typer.Option(480, help="Requested camera height."),
@@ -220,19 +254,24 @@ def live(
                                                                   "(needs the pyvirtualcam extra)."),
     max_frames: int = typer.Option(0, help="Stop after N frames (0 = until the source ends or q)."),
     size: int = typer.Option(256, help="Side of each shown panel in pixels."),
-    smooth: float = typer.Option(1.0, help="Landmark smoothing strength (0 = off)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the run's statistics as JSON here."),
+    smooth: SmoothOpt = 1.0,
+    expression: ExpressionOpt = 1.0,
+    pose: PoseOpt = 1.0,
+    limit_expression: LimitOpt = True,
+    map_expression: MapOpt = True,
+    device: DeviceOpt = "auto",
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the run's statistics as JSON here.")] = None,
 ):
     """Puppeteer the target live from a webcam (or a video file), with FPS and latency stats."""
     from puppet.live import file_frames, camera_frames, run_live
     from puppet.render import Renderer
-    from puppet.utils import atomic_path, ensure_writable_dir
+    from puppet.utils import ensure_writable_dir, write_json
 
     for p in (record, json_path):
         if p is not None:
             ensure_writable_dir(p)
-    renderer = Renderer.from_path(model, device=device, smooth=smooth)
+    options = _render_options(smooth, None, expression, pose, limit_expression, map_expression)
+    renderer = Renderer.from_path(model, device=device, options=options)
     if source is not None:
         from puppet.video import probe
 
@@ -249,8 +288,7 @@ def live(
                      f"latency mean {stats.latency_ms_mean:.0f} ms, p95 {stats.latency_ms_p95:.0f} ms")
     _console().print(f"per frame (ms): {stages}")
     if json_path is not None:
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(stats.to_json())
+        write_json(json_path, stats.to_dict())
     if record is not None:
         _console().print(f"recorded {record}")
     if stats.error:
@@ -260,26 +298,30 @@ def live(
 @app.command("eval")
 @handle_errors
 def eval_cmd(
-    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or its checkpoint.pt)."),
+    model: ModelOpt,
     driver: Optional[Path] = typer.Option(None, "--driver", "-d", help="Also measure cross-reenactment and "
                                                                        "stability with this driver clip."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    json_path: JsonOpt = None,
     sheet: Optional[Path] = typer.Option(None, help="Contact sheet PNG of the worst and best held-out frames "
                                                     "(default: <run>/eval_sheet.png)."),
     frames: int = typer.Option(64, help="Held-out frames to score (evenly spaced)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    smooth: SmoothOpt = 1.0,
+    expression: ExpressionOpt = 1.0,
+    pose: PoseOpt = 1.0,
+    limit_expression: LimitOpt = True,
+    map_expression: MapOpt = True,
+    device: DeviceOpt = "auto",
 ):
     """Score a trained model: self-reenactment on held-out frames, cross-reenactment, jitter."""
-    import json
-
     from rich.table import Table
 
     from puppet.checkpoint import resolve_checkpoint
     from puppet.evaluate import evaluate
-    from puppet.utils import atomic_path
+    from puppet.utils import write_json
 
     sheet = sheet or resolve_checkpoint(model).parent / "eval_sheet.png"
-    report = evaluate(model, driver, sheet=sheet, device=device, max_frames=frames)
+    options = _render_options(smooth, None, expression, pose, limit_expression, map_expression)
+    report = evaluate(model, driver, sheet=sheet, device=device, max_frames=frames, options=options)
     table = Table(title=f"puppet eval {model}")
     table.add_column("part")
     table.add_column("metric")
@@ -292,8 +334,7 @@ def eval_cmd(
     if report.contact_sheet:
         _console().print(f"contact sheet (worst row, best row; generated over real): {report.contact_sheet}")
     if json_path is not None:
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(report.to_dict(), indent=2))
+        write_json(json_path, report.to_dict())
 
 
 @app.command()
@@ -307,8 +348,8 @@ def stylize(
     steps: int = typer.Option(200, help="Optimisation steps."),
     content_weight: float = typer.Option(1.0, help="Weight of the content term."),
     baseline: Optional[str] = typer.Option(None, help="'gram' for Gatys' Gram + perceptual baseline."),
-    weights: str = typer.Option("auto", help="VGG weights: auto | vgg19 | vgg16-hed | PATH."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    weights: WeightsOpt = "auto",
+    device: DeviceOpt = "auto",
 ):
     """Semantic style transfer by optimisation: L_CX^t against B + L_CX^s against A."""
     from puppet.stylize import side_by_side, stylize as do_stylize
@@ -337,8 +378,8 @@ def train_transfer_cmd(
     size: int = typer.Option(64, help="Working resolution (square)."),
     steps: int = typer.Option(500, help="Training steps."),
     minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override: section.key=value (repeatable)."),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
     resume: bool = typer.Option(False, help="Continue the run in --out."),
 ):
     """Unpaired domain transfer: train a CRN from images of A to the look of B (L_CX^t + L_CX^s)."""
@@ -363,7 +404,7 @@ def transfer(
     image: Path = typer.Argument(..., help="A domain-A image."),
     model: Path = typer.Option(..., "--model", "-m", help="A train-transfer run folder (or checkpoint)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output image (default out/<image>_transfer.png)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: DeviceOpt = "auto",
 ):
     """Apply a domain-transfer model to an image; writes the result and an input | output strip."""
     from puppet.stylize import side_by_side
@@ -384,13 +425,13 @@ def transfer(
 def bench_loss_cmd(
     sizes: str = typer.Option("1024,4096,16384", help="Comma-separated N (positions), square numbers."),
     channels: int = typer.Option(256, help="Feature channels C."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: DeviceOpt = "auto",
     reps: int = typer.Option(3, help="Timed repetitions per case (median); 1 above N=4096."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    json_path: JsonOpt = None,
 ):
     """Contextual loss forward+backward: naive reference vs lean, time and peak memory."""
-    from puppet.bench import bench_loss, loss_table, write_json
-    from puppet.utils import pick_device
+    from puppet.bench import bench_loss, loss_table
+    from puppet.utils import pick_device, write_json
 
     try:
         ns = [int(s) for s in sizes.split(",") if s.strip()]
@@ -400,7 +441,7 @@ def bench_loss_cmd(
     report = bench_loss(ns, channels, dev, reps)
     _console().print(loss_table(report))
     if json_path is not None:
-        write_json(report, json_path)
+        write_json(json_path, report)
         _console().print(f"wrote {json_path}")
 
 
@@ -419,11 +460,12 @@ def _models(models: str) -> list[str]:
 
 
 def _show_report(report: dict, columns: list[str], json_path: Optional[Path]) -> None:
-    from puppet.bench import simple_table, write_json
+    from puppet.bench import simple_table
+    from puppet.utils import write_json
 
     _console().print(simple_table(report, columns))
     if json_path is not None:
-        write_json(report, json_path)
+        write_json(json_path, report)
         _console().print(f"wrote {json_path}")
 
 
@@ -432,8 +474,8 @@ def _show_report(report: dict, columns: list[str], json_path: Optional[Path]) ->
 def bench_train_cmd(
     models: str = typer.Option("default-128,large-256", help="Comma-separated: default-128, large-256, large-512."),
     steps: int = typer.Option(3, help="Timed steps per model (after one warm-up)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    device: DeviceOpt = "auto",
+    json_path: JsonOpt = None,
 ):
     """Training steps/s and peak memory (default losses, random data)."""
     from puppet.bench import bench_train
@@ -447,8 +489,8 @@ def bench_train_cmd(
 def bench_render_cmd(
     models: str = typer.Option("default-128,large-256,large-512", help="Comma-separated model names."),
     frames: int = typer.Option(32, help="Frames per measurement."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    device: DeviceOpt = "auto",
+    json_path: JsonOpt = None,
 ):
     """CRN rendering frames/s at 128/256/512 (batch 1 = live, batch 8 = animate)."""
     from puppet.bench import bench_render
@@ -460,14 +502,12 @@ def bench_render_cmd(
 @bench_app.command("all")
 @handle_errors
 def bench_all_cmd(
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    device: DeviceOpt = "auto",
     json_path: Path = typer.Option(Path("out/bench.json"), "--json", help="Write all reports as JSON here."),
 ):
     """Loss, training and rendering benchmarks in one run, one JSON."""
-    import json
-
     from puppet.bench import MODELS, bench_loss, bench_render, bench_train, loss_table, simple_table
-    from puppet.utils import atomic_path, ensure_writable_dir, pick_device
+    from puppet.utils import ensure_writable_dir, pick_device, write_json
 
     ensure_writable_dir(json_path)
     dev = str(pick_device(device))
@@ -477,8 +517,7 @@ def bench_all_cmd(
     _console().print(simple_table(train, TRAIN_COLUMNS))
     render = bench_render(dev, list(MODELS), 32)
     _console().print(simple_table(render, RENDER_COLUMNS))
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(json.dumps({"loss": loss, "train": train, "render": render}, indent=2))
+    write_json(json_path, {"loss": loss, "train": train, "render": render})
     _console().print(f"wrote {json_path}")
 
 
@@ -491,17 +530,15 @@ def demo_misalignment_cmd(
     noise: float = typer.Option(0.15, help="Gaussian noise std (0-1 intensity)."),
     targets: int = typer.Option(1, help="Number of misaligned clean copies (several: L1 averages them)."),
     steps: int = typer.Option(200, help="Gradient steps per loss."),
-    weights: str = typer.Option("auto", help="VGG weights: auto | vgg19 | vgg16-hed | PATH."),
+    weights: WeightsOpt = "auto",
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the scores as JSON here."),
 ):
     """The paper's Fig. 6: L1 vs contextual loss against misaligned clean images."""
-    import json
-
     from rich.progress import Progress
     from rich.table import Table
 
     from puppet.misalignment import run_misalignment, strip
-    from puppet.utils import atomic_path, ensure_writable_dir, read_image, write_image
+    from puppet.utils import ensure_writable_dir, read_image, write_image, write_json
 
     rgb = read_image(image)
     ensure_writable_dir(out)
@@ -519,8 +556,7 @@ def demo_misalignment_cmd(
     _console().print(table)
     _console().print(f"wrote {out}")
     if json_path is not None:
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(res.scores, indent=2))
+        write_json(json_path, res.scores)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from puppet.config import DataConfig
 from puppet.edges import draw_edges, edges_to_rgb
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh, OneEuroFilter, crop, fixed_crop_box, smooth_crop_boxes, to_crop
-from puppet.utils import atomic_path, write_image
+from puppet.utils import atomic_path, tile, write_image
 from puppet.video import probe, read_frames
 
 log = logging.getLogger("puppet")
@@ -37,7 +37,6 @@ Progress = Callable[[int, int, str], None]  # (done, total, stage)
 
 @dataclass
 class Extraction:
-    root: Path
     manifest: dict
     frames: np.ndarray  # (K, S, S, 3) uint8
     landmarks: np.ndarray  # (K, 478, 2) float32 crop pixels
@@ -138,7 +137,7 @@ def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: P
     _write(out_dir, manifest, frames, crop_lms, edges)
     if skipped:
         log.warning("%s: %d of %d frames had no face and were skipped", video, len(skipped), n_read)
-    return Extraction(out_dir, manifest, frames, crop_lms, edges)
+    return Extraction(manifest, frames, crop_lms, edges)
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -162,15 +161,14 @@ def _write(out_dir: Path, manifest: dict, frames, lms, edges) -> None:
 def preview(frames: np.ndarray, edges: np.ndarray, n: int = 4) -> np.ndarray:
     """Up to n (edge map | frame) pairs stacked vertically, RGB uint8."""
     idx = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)
-    rows = [np.concatenate([edges_to_rgb(edges[i]), frames[i]], axis=1) for i in idx]
-    return np.concatenate(rows, axis=0)
+    return tile([[edges_to_rgb(edges[i]), frames[i]] for i in idx])
 
 
 def load_extraction(out_dir: str | Path) -> Extraction:
     d = Path(out_dir)
     try:
         manifest = json.loads((d / "manifest.json").read_text())
-        return Extraction(d, manifest, np.load(d / "frames.npy"), np.load(d / "landmarks.npy"),
+        return Extraction(manifest, np.load(d / "frames.npy"), np.load(d / "landmarks.npy"),
                           np.load(d / "edges.npy"))
     except (OSError, ValueError) as e:
         raise PuppetError(f"{d}: not a complete extraction ({e})") from None

@@ -4,7 +4,9 @@
   on): the model is driven by the target's own edge maps and compared with the
   real frames: L1, PSNR, SSIM, and landmark error (MediaPipe landmarks of the
   generated frame vs those of the real frame, mean distance in pixels and as
-  a fraction of the inter-ocular distance).
+  a fraction of the inter-ocular distance), and sharpness (variance of the
+  Laplacian of the generated frames over that of the real ones: 1 = as much
+  fine detail as the real frames, lower = blurrier).
 * **Cross-reenactment** with a driver clip: expression fidelity as the
   correlation of mouth-opening and eye-opening signals of driver and output
   over time, and identity keeping as the distance of the output's normalised
@@ -24,12 +26,13 @@ import numpy as np
 import torch
 
 from puppet.dataset import load_extraction, split
+from puppet.drive import RenderOptions
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
-from puppet.metrics import psnr, ssim
+from puppet.metrics import laplacian_variance, psnr, ssim
 from puppet.render import Renderer
 from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, canonical_template, normalise
-from puppet.train import to_tensor_images
+from puppet.tensors import to_tensor_images
 from puppet.video import probe
 
 log = logging.getLogger("puppet")
@@ -93,6 +96,8 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     p = psnr(g, r)
     out = {"frames": int(len(idx)), "l1": float((g - r).abs().mean()), "psnr": float(p.mean()),
            "ssim": float(ssim(g, r).mean())}
+    sharp_g, sharp_r = float(laplacian_variance(g).mean()), float(laplacian_variance(r).mean())
+    out.update(sharpness_generated=sharp_g, sharpness_real=sharp_r, sharpness_ratio=sharp_g / max(sharp_r, 1e-12))
     errs_px, errs_iod, missed = [], [], 0
     with FaceMesh(video=False) as mesh:
         for k, i in enumerate(idx):
@@ -111,19 +116,15 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
 
 
 def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
-    """Expression fidelity, identity keeping and output frames for a driver clip."""
-    from puppet.animate import driver_landmarks, fill_lost, pick_neutral
+    """Expression fidelity, identity keeping and output frames for a driver clip (driven as animate does)."""
+    from puppet.animate import prepare_driver
 
     info = probe(driver, audio=False)
-    lms = driver_landmarks(driver, max_frames, info=info)
-    if all(lm is None for lm in lms):
-        raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
-    renderer.calibrate(pick_neutral(lms, None, driver))
-    filled = fill_lost(lms)
+    filled, _ = prepare_driver(renderer, driver, max_frames, info=info)
     fps = info.fps
     edges = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
     gen = np.concatenate([renderer.generate(edges[i:i + 16]) for i in range(0, len(edges), 16)])
-    neutral = renderer.meta["neutral_landmarks"].numpy()
+    neutral = renderer.meta.neutral_landmarks
     template = canonical_template(neutral)
     n_neutral = normalise(neutral, template)
     d_mouth, d_eyes, o_mouth, o_eyes, id_out, id_drv = [], [], [], [], [], []
@@ -171,24 +172,22 @@ def stability(driver_lms: list[np.ndarray], output: np.ndarray, data) -> dict:
 
 def contact_sheet(gen: np.ndarray, real: np.ndarray, scores: np.ndarray, n: int = 4) -> np.ndarray:
     """Two rows of (generated over real) pairs: worst n frames by PSNR, then best n."""
+    from puppet.utils import tile
+
     order = np.argsort(scores)
-    rows = []
-    for pick in (order[:n], order[::-1][:n]):
-        rows.append(np.concatenate([np.concatenate([gen[i], real[i]], axis=0) for i in pick], axis=1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    return np.concatenate(rows, axis=0)
+    return tile([[np.concatenate([gen[i], real[i]], axis=0) for i in pick] for pick in (order[:n], order[::-1][:n])])
 
 
 def evaluate(model: str | Path, driver: str | Path | None = None, sheet: str | Path | None = None,
-             device: str = "auto", max_frames: int = 64, driver_frames: int = 0) -> EvalReport:
+             device: str = "auto", max_frames: int = 64, driver_frames: int = 0,
+             options: RenderOptions | None = None) -> EvalReport:
     """Run every evaluation that applies; ``driver`` adds cross-reenactment and stability."""
     from puppet.checkpoint import resolve_checkpoint
     from puppet.utils import write_image
 
     ckpt = resolve_checkpoint(model)
     run_dir = ckpt.parent
-    renderer = Renderer.from_path(ckpt, device=device)
+    renderer = Renderer.from_path(ckpt, device=device, options=options)
     report = EvalReport(str(model))
     with torch.inference_mode():
         scores = gen = real = data = None

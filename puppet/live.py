@@ -12,12 +12,12 @@ side by side, ``e`` toggle edge-map view, ``q``/Esc quit.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -28,6 +28,7 @@ from puppet.edges import edges_to_rgb
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
 from puppet.render import Renderer
+from puppet.utils import center_square
 
 log = logging.getLogger("puppet")
 KEYS_HELP = "c: recalibrate   s: side by side   e: edge map   q/Esc: quit"
@@ -175,15 +176,14 @@ class LiveStats:
     calibrations: int = 0
     error: str | None = None  # why the source stopped early, if it failed
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class LiveSession:
     """State of a live run: view toggles and calibration; ``handle_key`` applies a key press."""
 
-    def __init__(self, renderer: Renderer, side_by_side: bool = True, show_edges: bool = False):
-        self.renderer = renderer
+    def __init__(self, side_by_side: bool = True, show_edges: bool = False):
         self.side_by_side = side_by_side
         self.show_edges = show_edges
         self.calibrate_next = True  # the first face seen is the neutral pose
@@ -222,20 +222,82 @@ def _letterbox(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
-def _fit(img: np.ndarray, side: int) -> np.ndarray:
-    import cv2
-
-    h, w = img.shape[:2]
-    s = min(h, w)
-    sq = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    return cv2.resize(sq, (side, side), interpolation=cv2.INTER_AREA if s > side else cv2.INTER_LINEAR)
-
-
 def check_display() -> None:
     """PuppetError when no window can be opened (headless server)."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise PuppetError("no display found (DISPLAY is not set); run with --no-window "
                           "(add --record out.mp4 or --json stats.json to keep the result)")
+
+
+class _Sinks:
+    """Where shown frames go: an mp4, a virtual camera, a window (which also yields key presses)."""
+
+    def __init__(self, stack, window: bool, record, fps: float, virtual_cam: bool):
+        from puppet.video import VideoWriter
+
+        self.stack, self.window, self.fps = stack, window, fps
+        self.writer = stack.enter_context(VideoWriter(record, fps)) if record else None
+        self.vcam_wanted = virtual_cam
+        self.vcam = None
+        self.rec_size = None  # the recording keeps its first frame's size when the view is toggled
+        self.recent: deque[float] = deque(maxlen=30)  # display times of the last frames, for the FPS overlay
+
+    def emit(self, out: np.ndarray, t_cap: float, dropped: int) -> str | None:
+        """Send one frame everywhere; return the key pressed in the window, if any."""
+        import cv2
+
+        if self.writer is not None:
+            self.writer.write(_letterbox(out, self.rec_size) if self.rec_size else out)
+            self.rec_size = self.rec_size or out.shape[:2]
+        if self.vcam_wanted:
+            if self.vcam is None:
+                import pyvirtualcam
+
+                self.vcam = self.stack.enter_context(pyvirtualcam.Camera(width=out.shape[1], height=out.shape[0],
+                                                                         fps=self.fps))
+            self.vcam.send(out)
+        if not self.window:
+            return None
+        self.recent.append(time.perf_counter())
+        fps = (len(self.recent) - 1) / (self.recent[-1] - self.recent[0]) if len(self.recent) > 1 else 0.0
+        lines = [f"{fps:4.1f} fps  latency {1000 * (time.perf_counter() - t_cap):3.0f} ms  dropped {dropped}",
+                 KEYS_HELP]
+        cv2.imshow("puppet live", cv2.cvtColor(_overlay(out, lines), cv2.COLOR_RGB2BGR))
+        k = cv2.waitKey(1) & 0xFF
+        return chr(k) if k != 255 else None
+
+
+def _puppet_view(renderer: Renderer, session: LiveSession, lm: np.ndarray | None, t: float, stats: LiveStats,
+                 stage: dict) -> np.ndarray:
+    """Landmarks -> (calibrate if asked) -> edge map -> CRN; the image to show (black until a face is seen)."""
+    if lm is None:
+        return np.zeros((renderer.size, renderer.size, 3), np.uint8)
+    if session.calibrate_next:
+        renderer.calibrate(lm)
+        session.calibrate_next = False
+        stats.calibrations += 1
+    t0 = time.perf_counter()
+    edges = renderer.edges(lm, t)
+    t1 = time.perf_counter()
+    face = renderer.generate(edges[None])[0]
+    stage["edges"] += t1 - t0
+    stage["crn"] += time.perf_counter() - t1
+    return edges_to_rgb(edges) if session.show_edges else face
+
+
+def _summarise(stats: LiveStats, cap: Capture, stage: dict, latencies: list[float], seconds: float) -> LiveStats:
+    stats.error = str(cap.error) if cap.error is not None else None
+    stats.seconds = seconds
+    stats.frames_captured = cap.captured
+    stats.frames_dropped = cap.box.dropped
+    n = max(stats.frames_shown, 1)
+    stats.mean_fps = stats.frames_shown / seconds if seconds > 0 else 0.0
+    stats.stage_ms = {"capture": 1000 * cap.read_seconds / max(cap.captured, 1),
+                      **{k: 1000 * v / n for k, v in stage.items()}}
+    if latencies:
+        stats.latency_ms_mean = 1000 * float(np.mean(latencies))
+        stats.latency_ms_p95 = 1000 * float(np.percentile(latencies, 95))
+    return stats
 
 
 def run_live(renderer: Renderer, frames: Iterator[np.ndarray], *, drop: bool = True, window: bool = True,
@@ -249,31 +311,25 @@ def run_live(renderer: Renderer, frames: Iterator[np.ndarray], *, drop: bool = T
     and what was recorded until then is kept.
     """
     import contextlib
-    from collections import deque
 
     import cv2
-
-    from puppet.video import VideoWriter
 
     if window:
         check_display()
     if virtual_cam:
-        try:
-            import pyvirtualcam
-        except ImportError:
-            raise PuppetError("--virtual-cam needs pyvirtualcam: pip install 'puppet[virtualcam]'") from None
-    session = LiveSession(renderer, side_by_side=side_by_side)
+        import importlib.util
+
+        if importlib.util.find_spec("pyvirtualcam") is None:
+            raise PuppetError("--virtual-cam needs pyvirtualcam: pip install 'puppet[virtualcam]'")
+    session = LiveSession(side_by_side=side_by_side)
     stats = LiveStats()
     stage = dict.fromkeys(("landmarks", "edges", "crn", "output"), 0.0)
     latencies: list[float] = []
-    recent: deque[float] = deque(maxlen=30)  # display times of the last frames, for the FPS overlay
     last_lm = None
-    rec_size = None  # the recording keeps its first frame's size when the view is toggled
     cap = Capture(frames, drop)
     with contextlib.ExitStack() as stack:
         mesh = stack.enter_context(FaceMesh(video=True))
-        writer = stack.enter_context(VideoWriter(record, record_fps)) if record else None
-        vcam = None
+        sinks = _Sinks(stack, window, record, record_fps, virtual_cam)
         stack.callback(cap.stop)
         if window:
             stack.callback(cv2.destroyAllWindows)
@@ -286,65 +342,22 @@ def run_live(renderer: Renderer, frames: Iterator[np.ndarray], *, drop: bool = T
             frame, t_cap = item
             t0 = time.perf_counter()
             lm = mesh.detect(frame)
-            t1 = time.perf_counter()
+            stage["landmarks"] += time.perf_counter() - t0
             if lm is None:
                 stats.frames_without_face += 1
-                lm = last_lm
-            shown = np.zeros((renderer.size, renderer.size, 3), np.uint8)  # until a face is seen
-            t2 = t3 = t1
-            if lm is not None:
-                last_lm = lm
-                if session.calibrate_next:
-                    renderer.calibrate(lm)
-                    session.calibrate_next = False
-                    stats.calibrations += 1
-                edges = renderer.edges(lm, t_cap - t_start)
-                t2 = time.perf_counter()
-                face = renderer.generate(edges[None])[0]
-                t3 = time.perf_counter()
-                shown = edges_to_rgb(edges) if session.show_edges else face
-            out = _fit(shown, panel)
+            last_lm = lm if lm is not None else last_lm
+            shown = _puppet_view(renderer, session, last_lm, t_cap - t_start, stats, stage)
+            t3 = time.perf_counter()
+            out = center_square(shown, panel)
             if session.side_by_side:
-                out = np.concatenate([_fit(frame, panel), out], axis=1)
-            if writer is not None:
-                writer.write(_letterbox(out, rec_size) if rec_size else out)
-                rec_size = rec_size or out.shape[:2]
-            if virtual_cam:
-                if vcam is None:
-                    vcam = stack.enter_context(pyvirtualcam.Camera(width=out.shape[1], height=out.shape[0],
-                                                                   fps=record_fps))
-                vcam.send(out)
-            key = (keys or {}).get(stats.frames_shown)
-            if window:
-                recent.append(time.perf_counter())
-                fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-                lines = [f"{fps:4.1f} fps  latency {1000 * (time.perf_counter() - t_cap):3.0f} ms"
-                         f"  dropped {cap.box.dropped}", KEYS_HELP]
-                cv2.imshow("puppet live", cv2.cvtColor(_overlay(out, lines), cv2.COLOR_RGB2BGR))
-                k = cv2.waitKey(1) & 0xFF
-                if k != 255:
-                    key = chr(k)
+                out = np.concatenate([center_square(frame, panel), out], axis=1)
+            key = sinks.emit(out, t_cap, cap.box.dropped) or (keys or {}).get(stats.frames_shown)
             if key:
                 session.handle_key(key)
-            t4 = time.perf_counter()
-            stage["landmarks"] += t1 - t0
-            stage["edges"] += t2 - t1
-            stage["crn"] += t3 - t2
-            stage["output"] += t4 - t3
-            latencies.append(t4 - t_cap)
+            stage["output"] += time.perf_counter() - t3
+            latencies.append(time.perf_counter() - t_cap)
             stats.frames_shown += 1
     cap.join(timeout=2.0)
     if cap.error is not None and not isinstance(cap.error, PuppetError):
         raise cap.error
-    stats.error = str(cap.error) if cap.error is not None else None
-    stats.seconds = time.perf_counter() - t_start
-    stats.frames_captured = cap.captured
-    stats.frames_dropped = cap.box.dropped
-    n = max(stats.frames_shown, 1)
-    stats.mean_fps = stats.frames_shown / stats.seconds if stats.seconds > 0 else 0.0
-    stats.stage_ms = {"capture": 1000 * cap.read_seconds / max(cap.captured, 1),
-                      **{k: 1000 * v / n for k, v in stage.items()}}
-    if latencies:
-        stats.latency_ms_mean = 1000 * float(np.mean(latencies))
-        stats.latency_ms_p95 = 1000 * float(np.percentile(latencies, 95))
-    return stats
+    return _summarise(stats, cap, stage, latencies, time.perf_counter() - t_start)

@@ -9,10 +9,12 @@ while keeping the input's own geometry. Scores are against the *aligned*
 clean image, which the optimisation never sees.
 
 Features for CX: VGG conv3_2 + conv4_2 as in the paper, plus 5x5 RGB patches
-(``rgb5``). With the offline VGG16-HED weights (an edge detector's trunk)
-the VGG layers alone barely react to colour noise and leave it in place (see
-README); CX on raw patches is the same loss on the simplest features, and
-supplies the colour statistics those layers lack.
+at full resolution (``rgb5_d1``, see :mod:`puppet.losses.patches`). With the
+offline VGG16-HED weights (an edge detector's trunk) the VGG layers alone
+barely react to colour noise and leave it in place (see README); CX on raw
+patches is the same loss on the simplest features, and supplies the colour
+statistics those layers lack. ``spatial`` turns any layer into CoBi (a
+position term, see :mod:`puppet.losses.contextual`).
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from puppet.imageopt import optimise_image, to_uint8
 from puppet.losses.contextual import contextual_loss_layers
-from puppet.losses.patches import patch_features
+from puppet.losses.features import build_features
 from puppet.losses.pixel import l1_loss
-from puppet.losses.vgg import VGGFeatures
 from puppet.metrics import psnr, ssim
+from puppet.utils import center_square
 
 log = logging.getLogger("puppet")
+DEFAULT_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d1": 1.0}
 
 
 @dataclass
@@ -41,13 +45,9 @@ class MisalignmentResult:
 
 
 def _to_tensor(rgb: np.ndarray, size: int) -> torch.Tensor:
-    import cv2
+    from puppet.tensors import to_tensor_images
 
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    sq = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    sq = cv2.resize(sq, (size, size), interpolation=cv2.INTER_AREA)
-    return torch.from_numpy(sq).permute(2, 0, 1).float().div(255).unsqueeze(0)
+    return to_tensor_images(center_square(rgb, size)[None], "cpu")
 
 
 def warp(img: torch.Tensor, degrees: float, shift: tuple[float, float]) -> torch.Tensor:
@@ -59,14 +59,11 @@ def warp(img: torch.Tensor, degrees: float, shift: tuple[float, float]) -> torch
     return F.grid_sample(img, grid, padding_mode="reflection", align_corners=False)
 
 
-def _to_uint8(t: torch.Tensor) -> np.ndarray:
-    return (t[0].clamp(0, 1).permute(1, 2, 0).detach().cpu().numpy() * 255 + 0.5).astype(np.uint8)
-
-
 def run_misalignment(rgb: np.ndarray, size: int = 128, noise: float = 0.15, n_targets: int = 1,
                      degrees: float = 3.0, shift: float = 0.03, steps: int = 200, lr: float = 0.02,
                      weights: str = "auto", seed: int = 0, layers: dict[str, float] | None = None,
-                     max_side: int = 65, progress=None) -> MisalignmentResult:
+                     spatial: dict[str, float] | None = None, max_side: int = 65,
+                     progress=None) -> MisalignmentResult:
     """Optimise from a noisy image under L1 and under L_CX against misaligned clean targets.
 
     Args:
@@ -85,48 +82,30 @@ def run_misalignment(rgb: np.ndarray, size: int = 128, noise: float = 0.15, n_ta
         targets.append(warp(clean, degrees * r[0], (shift * r[1], shift * r[2])))
     targets = torch.cat(targets)
 
-    layers = layers if layers is not None else {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5": 1.0}
-    vgg_layers = [k for k in layers if k != "rgb5"]
-    vgg = VGGFeatures(vgg_layers, weights=weights) if vgg_layers else None
-
-    def features(x):
-        f = vgg(x) if vgg is not None else {}
-        if "rgb5" in layers:
-            f["rgb5"] = patch_features(x)
-        return f
-
+    layers = layers if layers is not None else DEFAULT_LAYERS
+    features = build_features(list(layers), weights=weights)
     with torch.no_grad():
         ft = features(targets)
 
     def cx_loss(x):
         fx = {k: v.expand(n_targets, -1, -1, -1) for k, v in features(x).items()}
-        return contextual_loss_layers(fx, ft, layers, max_side=max_side, generator=g)
+        return contextual_loss_layers(fx, ft, layers, max_side=max_side, generator=g, spatial=spatial)
 
     def l1(x):
         return l1_loss(x.expand_as(targets), targets)
 
     results = {}
     for i, (name, loss_fn) in enumerate((("L1", l1), ("CX", cx_loss))):
-        x = noisy.clone().requires_grad_(True)
-        opt = torch.optim.Adam([x], lr=lr)
-        for step in range(steps):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(x)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                x.clamp_(0, 1)
-            if progress is not None:
-                progress(i * steps + step + 1, 2 * steps)
-        results[name] = x.detach()
-        log.debug("%s final loss %.4f", name, loss.item())
+        report = None if progress is None else (lambda s, i=i: progress(i * steps + s, 2 * steps))
+        results[name], history = optimise_image(noisy, loss_fn, steps, lr, report)
+        log.debug("%s final loss %.4f", name, history[-1])
 
     images = {"noisy input": noisy, "misaligned target": targets[:1], "L1 result": results["L1"],
               "CX result": results["CX"], "clean (aligned)": clean}
     scores = {}
     for name in ("noisy input", "misaligned target", "L1 result", "CX result"):
         scores[name] = {"psnr": float(psnr(images[name], clean)), "ssim": float(ssim(images[name], clean))}
-    return MisalignmentResult({k: _to_uint8(v) for k, v in images.items()}, scores)
+    return MisalignmentResult({k: to_uint8(v) for k, v in images.items()}, scores)
 
 
 def strip(images: dict[str, np.ndarray], names: list[str], scale: int = 2) -> np.ndarray:
@@ -140,4 +119,6 @@ def strip(images: dict[str, np.ndarray], names: list[str], scale: int = 2) -> np
         cv2.rectangle(im, (0, 0), (im.shape[1], 18), (0, 0, 0), -1)
         cv2.putText(im, name, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(im)
-    return np.concatenate(tiles, axis=1)
+    from puppet.utils import tile
+
+    return tile([tiles])

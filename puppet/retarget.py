@@ -7,6 +7,13 @@ minus its normalised neutral; it is added to the target's normalised neutral.
 The driver's head motion relative to its neutral pose (a similarity in the
 canonical frame, limited to plausible ranges) is applied on top, and the
 result is mapped into the target's crop with the target neutral's transform.
+
+Expressions are *mapped*, not just clamped: per region (mouth with the lower
+face, eyes, brows) the driver's expression amplitude range is scaled onto the
+target's (a driver who opens the mouth twice as wide as the target ever does
+drives the target's mouth to its own widest, and no further), so the
+motion keeps its timing and shape. The per-landmark range the target shows
+remains as a safety clamp.
 """
 
 from __future__ import annotations
@@ -119,6 +126,42 @@ def expression_range(landmarks: np.ndarray, neutral: np.ndarray, percentile: flo
     return np.stack([lo - pad, hi + pad]).astype(np.float32)
 
 
+# Gains outside this range would amplify tracker noise (tiny driver range) or freeze the region.
+GAIN_RANGE = (0.25, 2.0)
+NOSE_TIP = 1
+
+
+def expression_regions(neutral: np.ndarray) -> dict[str, np.ndarray]:
+    """Landmark indices per expression region: ``mouth`` (lips and the face below the nose tip,
+    which moves with the jaw), ``eyes`` (lids and irises) and ``brows``."""
+    from puppet.edges import part_connections
+
+    parts = {k: np.unique(v) for k, v in part_connections().items()}
+    eyes = np.union1d(parts["eyes"], parts["irises"])
+    brows = parts["brows"]
+    n = normalise(neutral, canonical_template(neutral))
+    below = np.flatnonzero(n[:, 1] > n[NOSE_TIP, 1])
+    mouth = np.union1d(parts["lips"], np.setdiff1d(below, np.union1d(eyes, brows)))
+    return {"mouth": mouth, "eyes": eyes, "brows": brows}
+
+
+def region_amplitudes(offsets: np.ndarray, regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Expression offsets (F, 478, 2) -> {region: (F,) mean offset length over the region's landmarks}."""
+    lengths = np.linalg.norm(offsets, axis=-1)
+    return {r: lengths[:, idx].mean(axis=1) for r, idx in regions.items()}
+
+
+def expression_amplitude(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 98.0) -> dict[str, float]:
+    """How far each region of a clip (F, 478, 2) moves from ``neutral``: {region: amplitude percentile}.
+
+    Canonical units (outer-eye-corner distance 1), comparable between people.
+    """
+    template = canonical_template(neutral)
+    n0 = normalise(neutral, template)
+    offs = np.stack([normalise(lm, template) - n0 for lm in landmarks])
+    return {r: float(np.percentile(a, percentile)) for r, a in region_amplitudes(offs, expression_regions(neutral)).items()}
+
+
 def _limit(q: np.ndarray, lim: PoseLimits) -> np.ndarray:
     scale, ang, t = decompose(q)
     ang = max(-math.radians(lim.max_degrees), min(math.radians(lim.max_degrees), ang)) * lim.scale
@@ -140,11 +183,19 @@ class Retargeter:
         limits: head-motion limits.
         expression_limits: (2, 478, 2) low/high expression offsets the target can show
             (see :func:`expression_range`); None = unlimited.
+        target_amplitude: {region: amplitude} of the target clip (see :func:`expression_amplitude`);
+            with it, each region's driver range is mapped onto the target's. The driver's range is
+            measured by :meth:`observe` (a whole clip) or grows as frames are seen (live).
     """
 
     def __init__(self, target_neutral: np.ndarray, expression_scale: float = 1.0,
-                 limits: PoseLimits | None = None, expression_limits: np.ndarray | None = None):
+                 limits: PoseLimits | None = None, expression_limits: np.ndarray | None = None,
+                 target_amplitude: dict[str, float] | None = None):
         self.template = canonical_template(target_neutral)
+        self.regions = expression_regions(target_neutral) if target_amplitude else {}
+        self.target_amplitude = dict(target_amplitude or {})
+        self.driver_amplitude: dict[str, float] = {}
+        self.observed = False
         self.t_target = fit_similarity(target_neutral[STABLE], self.template)
         self.n_target = apply(self.t_target, target_neutral)
         self.t_target_inv = invert(self.t_target)
@@ -162,13 +213,49 @@ class Retargeter:
         """Take these driver landmarks (478, 2) as the driver's neutral face and pose."""
         self.t_driver0 = fit_similarity(driver_neutral[STABLE], self.template)
         self.n_driver0 = apply(self.t_driver0, driver_neutral)
+        if not self.observed:
+            self.driver_amplitude = {}
+
+    def _offsets(self, driver: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t_d = fit_similarity(driver[STABLE], self.template)
+        return apply(t_d, driver) - self.n_driver0, t_d
+
+    def observe(self, drivers: list[np.ndarray], percentile: float = 98.0) -> None:
+        """Measure the driver's expression range on a whole clip (list of (478, 2)); call after calibrate."""
+        if not self.regions or not drivers:
+            return
+        if not self.calibrated:
+            self.calibrate(drivers[0])
+        offs = np.stack([self._offsets(lm)[0] for lm in drivers])
+        amps = region_amplitudes(offs, self.regions)
+        self.driver_amplitude = {r: float(np.percentile(a, percentile)) for r, a in amps.items()}
+        self.observed = True
+
+    def gains(self) -> dict[str, float]:
+        """{region: factor} applied to the driver's expression: target range / driver range, bounded."""
+        out = {}
+        for r, a_t in self.target_amplitude.items():
+            a_d = self.driver_amplitude.get(r, 0.0)
+            out[r] = float(np.clip(a_t / a_d, *GAIN_RANGE)) if a_d > 1e-9 else 1.0
+        return out
+
+    def _map(self, offsets: np.ndarray) -> np.ndarray:
+        if not self.observed:  # live: the driver's range is what it has shown so far, at least the target's
+            for r, a in region_amplitudes(offsets[None], self.regions).items():
+                self.driver_amplitude[r] = max(self.driver_amplitude.get(r, self.target_amplitude[r]), float(a[0]))
+        gain = np.ones((len(offsets), 1))
+        for r, g in self.gains().items():
+            gain[self.regions[r]] = g
+        return offsets * gain
 
     def __call__(self, driver: np.ndarray) -> np.ndarray:
         """Driver landmarks (478, 2) -> target landmarks (478, 2) in target crop pixels."""
         if not self.calibrated:
             self.calibrate(driver)
-        t_d = fit_similarity(driver[STABLE], self.template)
-        expression = self.expression_scale * (apply(t_d, driver) - self.n_driver0)
+        offsets, t_d = self._offsets(driver)
+        if self.regions:
+            offsets = self._map(offsets)
+        expression = self.expression_scale * offsets
         if self.expression_limits is not None:
             expression = np.clip(expression, self.expression_limits[0], self.expression_limits[1])
         shape = self.n_target + expression

@@ -15,6 +15,7 @@ import torch
 
 from puppet.losses.contextual import contextual_loss_layers
 from puppet.losses.perceptual import gram_loss, gram_matrix, perceptual_loss
+from puppet.imageopt import optimise_image, to_uint8
 from puppet.losses.vgg import VGGFeatures
 
 STYLE_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0}
@@ -56,32 +57,22 @@ def stylize(content: np.ndarray, style: np.ndarray, size: int = 256, steps: int 
         # and weight files, which would leave the content term without any say.
         gram_scale = {k: 1.0 / float(gram_matrix(fb[k]).pow(2).sum().clamp_min(1e-12)) for k in GRAM_LAYERS} \
             if baseline else {}
-    x = a.clone().requires_grad_(True)
-    opt = torch.optim.Adam([x], lr=lr)
-    history = []
-    for step in range(steps):
-        opt.zero_grad(set_to_none=True)
+    def loss_fn(x: torch.Tensor) -> torch.Tensor:
         fx = vgg(x)
         if baseline == "gram":
-            loss = gram_loss(fx, fb, gram_scale) + content_weight * perceptual_loss(fx, fa, CONTENT_LAYERS)
-        else:
-            loss = (contextual_loss_layers(fx, fb, STYLE_LAYERS, generator=g)
-                    + content_weight * contextual_loss_layers(fx, fa, CONTENT_LAYERS, generator=g))
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(0, 1)
-        history.append(float(loss.detach()))
-        if progress is not None:
-            progress(step + 1, steps)
-    out = (x.detach()[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    return out, history
+            return gram_loss(fx, fb, gram_scale) + content_weight * perceptual_loss(fx, fa, CONTENT_LAYERS)
+        return (contextual_loss_layers(fx, fb, STYLE_LAYERS, generator=g)
+                + content_weight * contextual_loss_layers(fx, fa, CONTENT_LAYERS, generator=g))
+
+    x, history = optimise_image(a, loss_fn, steps, lr, None if progress is None else lambda s: progress(s, steps))
+    return to_uint8(x), history
 
 
 def side_by_side(images: list[np.ndarray], height: int = 256) -> np.ndarray:
     """Images resized to one height and concatenated left to right (RGB uint8)."""
     import cv2
 
-    tiles = [cv2.resize(im, (max(2, int(round(im.shape[1] * height / im.shape[0]))), height),
-                        interpolation=cv2.INTER_AREA) for im in images]
-    return np.concatenate(tiles, axis=1)
+    from puppet.utils import tile
+
+    return tile([[cv2.resize(im, (max(2, int(round(im.shape[1] * height / im.shape[0]))), height),
+                             interpolation=cv2.INTER_AREA) for im in images]])

@@ -18,8 +18,10 @@ import torch
 from puppet.checkpoint import load_checkpoint
 from puppet.config import Config
 from puppet.errors import PuppetError
-from puppet.train import (Dist, TrainResult, _open_run, _optimise, _write_samples, build_model, pick_device,
-                          to_tensor_images, to_uint8_images)
+from puppet.models import build_model
+from puppet.tensors import to_tensor_images, to_uint8_images
+from puppet.trainer import Task, TrainResult, open_run, optimise, write_samples
+from puppet.utils import center_square, pick_device, tile
 
 log = logging.getLogger("puppet")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -27,8 +29,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 def load_folder(folder: str | Path, size: int) -> tuple[np.ndarray, list[Path]]:
     """Every image in ``folder``, centre-cropped square and resized: ((K, S, S, 3) uint8, paths)."""
-    import cv2
-
     from puppet.utils import read_image
 
     d = Path(folder)
@@ -39,11 +39,7 @@ def load_folder(folder: str | Path, size: int) -> tuple[np.ndarray, list[Path]]:
         raise PuppetError(f"{d}: no images (.jpg, .png, ...) in this folder")
     out = []
     for p in paths:
-        rgb = read_image(p)
-        h, w = rgb.shape[:2]
-        s = min(h, w)
-        sq = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        out.append(cv2.resize(sq, (size, size), interpolation=cv2.INTER_AREA))
+        out.append(center_square(read_image(p), size))
     return np.stack(out), paths
 
 
@@ -54,31 +50,29 @@ def train_transfer(source: str | Path, target: str | Path, run_dir: str | Path, 
     size = cfg.data.size
     a_imgs, _ = load_folder(source, size)
     b_imgs, _ = load_folder(target, size)
-    state = _open_run(run_dir, cfg, resume)
+    state = open_run(run_dir, cfg, resume)
     device = pick_device(cfg.train.device)
     a_t, b_t = to_tensor_images(a_imgs, device), to_tensor_images(b_imgs, device)
     meta = state["meta"] if state else {"task": "transfer", "source": str(source), "target": str(target),
-                                        "size": size, "in_channels": 3}
+                                        "size": size}
 
     def batch(idx: np.ndarray):
         # One item = one (a, b) pair: every A image meets every B image equally often.
         a = a_t[torch.from_numpy(idx // len(b_imgs)).to(device)]
-        return a, b_t[torch.from_numpy(idx % len(b_imgs)).to(device)], a
+        b_idx = idx % len(b_imgs)
+        return a, b_t[torch.from_numpy(b_idx).to(device)], a, [int(i) for i in b_idx]
 
     def evaluate(model, at_step: int, terms: dict) -> dict:
         g = to_uint8_images(model(a_t[: min(4, len(a_imgs))]))
-        grid = np.concatenate([np.concatenate([a, o], axis=1) for a, o in zip(a_imgs[: len(g)], g)], axis=0)
-        _write_samples(run_dir, at_step, grid, {"step": at_step, **terms})
+        write_samples(run_dir, at_step, tile([[a, o] for a, o in zip(a_imgs[: len(g)], g)]), {"step": at_step, **terms})
         return {}
 
-    return _optimise(run_dir, cfg, device, meta, state, len(a_imgs) * len(b_imgs), batch, evaluate, on_step,
-                     "transfer", Dist(), in_channels=3)
+    task = Task("transfer", len(a_imgs) * len(b_imgs), batch, evaluate, meta, in_channels=3)
+    return optimise(run_dir, cfg, device, task, state, on_step)
 
 
 def apply_transfer(model: str | Path, rgb: np.ndarray, device: str = "auto") -> np.ndarray:
     """Run a trained A -> B generator on one RGB uint8 image; returns (S, S, 3) uint8."""
-    import cv2
-
     from puppet.config import config_from_dict
 
     state = load_checkpoint(model)
@@ -89,9 +83,6 @@ def apply_transfer(model: str | Path, rgb: np.ndarray, device: str = "auto") -> 
     net = build_model(cfg, in_channels=3)
     net.load_state_dict(state["model"])
     net = net.to(dev).eval()
-    h, w = rgb.shape[:2]
-    s = min(h, w)
-    sq = rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    x = cv2.resize(sq, (cfg.data.size, cfg.data.size), interpolation=cv2.INTER_AREA)
+    x = center_square(rgb, cfg.data.size)
     with torch.inference_mode():
         return to_uint8_images(net(to_tensor_images(x[None], dev)))[0]

@@ -25,7 +25,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     ensure_writable_dir(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    except OSError as e:
+        raise PuppetError(f"{path}: cannot write here ({e.strerror or e})") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -40,15 +43,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def ensure_dir(path: str | os.PathLike, for_path: str | os.PathLike | None = None) -> Path:
+    """Create folder ``path`` (and parents) if needed; PuppetError if that is impossible.
+
+    The message names ``for_path`` (the file the caller wants to write there) when given.
+    """
+    p = Path(path)
+    prefix = f"{for_path}: " if for_path is not None else f"{p}: "
+    folder = f" {p}" if for_path is not None else ""
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PuppetError(f"{prefix}cannot create folder{folder} ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK):
+        raise PuppetError(f"{prefix}folder{folder} is not writable")
+    return p
+
+
 def ensure_writable_dir(path: str | os.PathLike) -> None:
     """Create ``path``'s parent folder if needed; raise PuppetError if it cannot be written."""
-    parent = Path(path).parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise PuppetError(f"{path}: cannot create folder {parent} ({e.strerror or e})") from None
-    if not os.access(parent, os.W_OK):
-        raise PuppetError(f"{path}: folder {parent} is not writable")
+    ensure_dir(Path(path).parent, for_path=path)
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    import json
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -79,6 +101,34 @@ def read_image(path: str | os.PathLike):
     if bgr is None:
         raise PuppetError(f"{p}: not an image OpenCV can read")
     return bgr[..., ::-1].copy()
+
+
+def center_square(img, side: int | None = None):
+    """The largest centred square of an image (H, W, C), resized to ``side`` if given."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    sq = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    if side is None or side == s:
+        return sq
+    import cv2
+
+    return cv2.resize(sq, (side, side), interpolation=cv2.INTER_AREA if s > side else cv2.INTER_CUBIC)
+
+
+def tile(rows, scale: int = 1, pad_value: int = 0):
+    """A grid image from rows of images (lists of (h, w, 3) uint8); short rows are padded on the right.
+
+    Images in a row must share their height. ``scale`` enlarges the result (nearest neighbour).
+    """
+    import numpy as np
+
+    strips = [np.concatenate(list(r), axis=1) for r in rows]
+    width = max(r.shape[1] for r in strips)
+    strips = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=pad_value) for r in strips]
+    grid = np.concatenate(strips, axis=0)
+    if scale > 1:
+        grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    return grid
 
 
 def pick_device(name: str = "auto"):

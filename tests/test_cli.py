@@ -1,6 +1,7 @@
 """CLI: help lists commands, is fast to import, errors are one line with exit 1."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,14 +12,18 @@ from puppet.cli import app
 runner = CliRunner()
 
 
+def _commands(output: str) -> set[str]:
+    """Command names from the rows of a rich help table ("│ name   description │")."""
+    return {m.group(1) for m in re.finditer(r"^│ ([a-z][a-z-]*)\s", output, re.MULTILINE)}
+
+
 def test_help_lists_every_command():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("extract", "train", "animate", "live", "eval", "bench", "demo"):
-        assert cmd in res.output
+    assert {"extract", "train", "train-transfer", "transfer", "animate", "live", "eval", "bench", "demo",
+            "stylize"} <= _commands(res.output)
     res = runner.invoke(app, ["bench", "--help"])
-    for cmd in ("loss", "train", "render", "all"):
-        assert cmd in res.output
+    assert {"loss", "train", "render", "all"} <= _commands(res.output)
     res = runner.invoke(app, ["demo", "--help"])
     assert "misalignment" in res.output
 
@@ -75,3 +80,41 @@ def test_bench_train_and_render_json(tmp_path):
     assert t["batch"] == 2 and t["steps_per_s"] > 0 and t["peak_mb"] >= 0
     res = runner.invoke(app, ["bench", "render", "--models", "huge-9000"])
     assert res.exit_code == 1 and "unknown huge-9000" in res.output
+
+
+def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, tiny_run, media):
+    from tests.conftest import MEDIA
+
+    driver = str(MEDIA / "drivers" / "smile_man_short.mp4")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    cases = [
+        (["extract", driver, "--out", str(a_file / "x")], f"{a_file / 'x'}: cannot create folder"),
+        (["animate", "--driver", driver, "--model", str(tiny_run), "--out", str(a_file / "x.mp4")],
+         f"{a_file / 'x.mp4'}: cannot create folder"),
+        (["train", "--target", driver, "--out", str(a_file / "run")], f"{a_file / 'run'}: cannot create folder"),
+        (["train", "--target", str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "run")], "video not found"),
+    ]
+    for args, message in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 1, res.output
+        assert message in res.output and "Traceback" not in res.output
+        assert len(res.output.strip().splitlines()) == 1, res.output
+    assert not (tmp_path / "run").exists()  # a bad input leaves no run folder behind
+
+
+def test_unwritable_folder_reports_the_output_path(tmp_path, monkeypatch):
+    import tempfile
+
+    import pytest
+
+    from puppet.errors import PuppetError
+    from puppet.utils import atomic_path
+
+    def refuse(*a, **k):
+        raise OSError(2, "No such file or directory")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PuppetError, match=r"out\.mp4: cannot write here \(No such file or directory\)"):
+        with atomic_path(tmp_path / "out.mp4"):
+            pass

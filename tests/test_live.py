@@ -46,7 +46,7 @@ def test_latest_frame_without_drop_waits_for_reader():
 
 
 def test_session_keys():
-    s = LiveSession(renderer=None)
+    s = LiveSession()
     assert s.calibrate_next and s.side_by_side and not s.show_edges
     s.calibrate_next = False
     for k in "cse":
@@ -81,8 +81,9 @@ def test_source_file_is_paced_and_drops_when_slow(tiny_run, media):
     renderer.generate = slower
     stats = run_live(renderer, file_frames(src, realtime=True), drop=True, window=False, max_frames=10, panel=64)
     assert stats.frames_shown == 10
-    assert stats.frames_dropped > 0
-    assert stats.frames_captured >= stats.frames_shown + stats.frames_dropped
+    # >= 80 ms per shown frame against a 40 ms source: about one frame in two arrives while busy
+    # and is replaced by a newer one, so at least ~9 drops over 10 shown frames.
+    assert stats.frames_dropped >= 5
 
 
 def test_cli_live_json(tmp_path, tiny_run, media):

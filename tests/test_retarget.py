@@ -84,3 +84,20 @@ def test_pose_range_measures_target_motion_and_clamps_driver():
     out = r(apply(_similarity(30, 1.0, 0, 0), driver - dc) + dc)
     got = fit_similarity(base, out)
     assert math.degrees(math.atan2(got[1, 0], got[0, 0])) == pytest.approx(lim.max_degrees, abs=0.3)
+
+
+def test_expression_range_bounds_the_clip_offsets_with_margin():
+    from puppet.retarget import canonical_template, expression_range, normalise
+
+    base = _face(7)
+    mouth = np.zeros_like(base)
+    mouth[13:20, 1] = 1.0
+    frames = np.stack([base + a * mouth for a in np.linspace(0, 3, 50)]).astype(np.float32)
+    rng = expression_range(frames, base, percentile=100.0, margin=0.25)
+    assert rng.shape == (2, 478, 2)
+    template = canonical_template(base)
+    top = normalise(frames[-1], template) - normalise(base, template)
+    np.testing.assert_allclose(rng[1, 13:20, 1], 1.25 * top[13:20, 1], rtol=1e-4)  # range + 25 % of its width
+    np.testing.assert_allclose(rng[0, 13:20, 1], -0.25 * top[13:20, 1], rtol=1e-4, atol=1e-6)
+    still = [i for i in range(478) if i not in range(13, 20) and i not in STABLE]
+    assert np.abs(rng[:, still]).max() < 1e-4  # landmarks that never move keep a zero range

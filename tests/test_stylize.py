@@ -1,12 +1,10 @@
-"""Style transfer and the Fig. 6 demo: a few optimisation steps lower the loss; files and errors."""
+"""Style transfer: a few optimisation steps lower the loss; files and errors."""
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
-from puppet.losses.patches import patch_features
-from puppet.misalignment import run_misalignment, warp
 from puppet.stylize import stylize
 
 runner = CliRunner()
@@ -39,28 +37,3 @@ def test_stylize_cli_writes_result_and_strip(tmp_path):
     assert res.exit_code == 1 and "none.png: image not found" in res.output
     res = runner.invoke(app, ["stylize", "--content", str(a), "--style", str(b), "--baseline", "adain"])
     assert res.exit_code == 1 and "only baseline is 'gram'" in res.output
-
-
-def test_patch_features_are_patches():
-    import torch
-
-    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
-    f = patch_features(x, 3)
-    assert f.shape == (2, 27, 4, 5)
-    # the centre of the 3x3 patch of channel 0 is the pixel itself
-    torch.testing.assert_close(f[:, 4], x[:, 0])
-
-
-def test_warp_identity_and_shift():
-    import torch
-
-    img = torch.rand(1, 3, 16, 16)
-    torch.testing.assert_close(warp(img, 0.0, (0.0, 0.0)), img, atol=1e-5, rtol=0)
-    assert (warp(img, 0.0, (0.25, 0.0)) - img).abs().mean() > 0.05
-
-
-def test_misalignment_demo_small():
-    res = run_misalignment(_img(3, 32, 32), size=32, steps=3, weights="random", layers={"conv2_1": 1.0, "rgb5": 1.0})
-    assert set(res.scores) == {"noisy input", "misaligned target", "L1 result", "CX result"}
-    assert all(np.isfinite(v["psnr"]) for v in res.scores.values())
-    assert res.images["CX result"].shape == (32, 32, 3)

@@ -8,7 +8,7 @@ import torch
 from puppet.checkpoint import load_checkpoint
 from puppet.config import load_config
 from puppet.errors import PuppetError
-from puppet.train import Objective, train
+from puppet.train import train
 from tests.conftest import MEDIA, ROOT, make_video, need_shared
 
 import numpy as np
@@ -65,56 +65,6 @@ def test_no_face_target_is_an_error(tmp_path):
     with pytest.raises(PuppetError, match="no face found"):
         train(video, tmp_path / "run", _cfg())
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
-
-
-def test_objective_terms_and_warmup():
-    cfg = _cfg().loss
-    ident = lambda x: {k: x for k in ("conv3_2", "conv4_2", "conv5_2")}  # noqa: E731
-    obj = Objective(cfg, ident)
-    x, y = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8)
-    _, terms = obj(x, y, step=0)
-    assert set(terms) == {"l1", "p"}  # CX is off during warm-up
-    total, terms = obj(x, y, step=cfg.cx_warmup_steps)
-    assert set(terms) == {"l1", "p", "cx"}
-    assert total.item() == pytest.approx(sum(terms.values()), rel=1e-5)
-    total.backward()
-    assert x.grad is not None
-
-
-def test_all_zero_weights_is_an_error():
-    cfg = load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0"]).loss
-    with pytest.raises(PuppetError, match="every loss weight is 0"):
-        Objective(cfg, None)(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), step=0)
-
-
-def test_single_image_training_and_animation(tmp_path, media):
-    from puppet.animate import animate
-    from puppet.train import train_single_image
-
-    image = need_shared(MEDIA / "images" / "einstein.jpg")
-    driver = need_shared(MEDIA / "drivers" / "smile_man_short.mp4")
-    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["train.vgg_weights=random", "train.steps=3",
-                                                        "loss.cx_warmup_steps=1"],
-                      loss_preset="single")
-    res = train_single_image(image, driver, tmp_path / "run", cfg)
-    st = load_checkpoint(tmp_path / "run")
-    assert st["kind"] == "single-image" and st["step"] == res.step == 3
-    assert st["meta"]["neutral_crop"].shape == (32, 32, 3)
-    assert (tmp_path / "run" / "samples" / "latest.png").is_file()
-    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert "cx_s" in lines[-1] and "cx" in lines[-1]  # both CX terms active after the warm-up
-    stats = animate(driver, tmp_path / "run", tmp_path / "out.mp4", panel=64, max_frames=6)
-    assert stats.frames == 6
-
-
-def test_single_image_without_face(tmp_path, media):
-    from puppet.train import train_single_image
-    from puppet.utils import write_image
-
-    blank = tmp_path / "blank.png"
-    write_image(blank, np.full((64, 64, 3), 128, np.uint8))
-    with pytest.raises(PuppetError, match="blank.png: no face found in the image"):
-        train_single_image(blank, MEDIA / "drivers" / "smile_man_short.mp4", tmp_path / "run", _cfg())
 
 
 def test_ctrl_c_saves_and_resume_continues(tmp_path, media):

@@ -36,10 +36,15 @@ def test_load_folder_crops_and_resizes(tmp_path):
 
 def test_train_and_apply(tmp_path):
     a, b = _folder(tmp_path / "a", 0), _folder(tmp_path / "b", 1)
-    res = train_transfer(a, b, tmp_path / "run", _cfg(steps=6))
-    assert res.step == 6
+    cfg = _cfg(steps=30)
+    cfg.train.sample_every = 1
+    cfg.train.lr = 1e-3
+    res = train_transfer(a, b, tmp_path / "run", cfg)
+    assert res.step == 30
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert set(lines[-1]) >= {"cx", "cx_s"}
+    total = [x["cx"] + x["cx_s"] for x in lines]
+    assert np.mean(total[-5:]) < np.mean(total[:5])  # training lowers the loss
     out = apply_transfer(tmp_path / "run", np.zeros((60, 80, 3), np.uint8))
     assert out.shape == (32, 32, 3) and out.dtype == np.uint8
 

@@ -73,13 +73,18 @@ def test_vgg19_from_hub_cache_is_preferred(tmp_path, monkeypatch):
     ckpt.parent.mkdir(parents=True)
     torch.save(vgg19(weights=None).state_dict(), ckpt)
     torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        arch, path = resolve_weights("auto")
-        assert (arch, path) == ("vgg19", ckpt)
-        f = VGGFeatures(["conv5_4"], weights="auto")
-        assert f.arch == "vgg19"
-    finally:
-        torch.hub.set_dir(str(tmp_path / "unused"))
+    arch, path = resolve_weights("auto")
+    assert (arch, path) == ("vgg19", ckpt)
+    f = VGGFeatures(["conv5_4"], weights="auto")
+    assert f.arch == "vgg19"
+
+
+@pytest.fixture(autouse=True)
+def _restore_hub_dir():
+    """Tests here point torch's hub folder elsewhere; put it back for every later test."""
+    before = torch.hub.get_dir()
+    yield
+    torch.hub.set_dir(before)
 
 
 def test_missing_weights_are_a_clear_error(tmp_path, monkeypatch):

@@ -38,29 +38,37 @@ class CRN(nn.Module):
         in_channels: input map channels (6 edge-map parts).
         size: output side S; must be divisible by 2^(len(widths)-1).
         widths: channels per module, coarsest first; the coarsest grid is S / 2^(len(widths)-1).
+        no_input_levels: how many of the finest modules do not take the input map. At full
+            resolution, thin input lines are a shortcut the generator can copy straight into
+            the image; without them the finest modules only refine upsampled features.
     """
 
-    def __init__(self, in_channels: int = 6, size: int = 128, widths: tuple[int, ...] | list[int] = (256, 256, 256, 128, 64, 32)):
+    def __init__(self, in_channels: int = 6, size: int = 128,
+                 widths: tuple[int, ...] | list[int] = (256, 256, 256, 128, 64, 32), no_input_levels: int = 0):
         super().__init__()
         levels = len(widths)
         if size % (2 ** (levels - 1)):
             raise ValueError(f"size {size} must be divisible by 2^{levels - 1}")
+        if not 0 <= no_input_levels < levels:
+            raise ValueError(f"no_input_levels {no_input_levels} must be in [0, {levels - 1}]")
         self.in_channels, self.size, self.widths = in_channels, size, list(widths)
         self.sizes = [size // 2 ** (levels - 1 - k) for k in range(levels)]
+        self.takes_input = [k < levels - no_input_levels for k in range(levels)]
         mods = []
         prev = 0
-        for w in widths:
-            mods.append(RefinementModule(in_channels + prev, w))
+        for w, takes in zip(widths, self.takes_input):
+            mods.append(RefinementModule(in_channels * takes + prev, w))
             prev = w
         self.refine = nn.ModuleList(mods)
         self.to_rgb = nn.Conv2d(prev, 3, 1)
 
     def forward(self, edges: torch.Tensor) -> torch.Tensor:
         feats = None
-        for s, mod in zip(self.sizes, self.refine):
-            inp = edges if edges.shape[-1] == s else F.interpolate(edges, size=(s, s), mode="area")
+        for s, mod, takes in zip(self.sizes, self.refine, self.takes_input):
+            parts = []
+            if takes:
+                parts.append(edges if edges.shape[-1] == s else F.interpolate(edges, size=(s, s), mode="area"))
             if feats is not None:
-                feats = F.interpolate(feats, size=(s, s), mode="bilinear", align_corners=False)
-                inp = torch.cat([inp, feats], dim=1)
-            feats = mod(inp)
+                parts.append(F.interpolate(feats, size=(s, s), mode="bilinear", align_corners=False))
+            feats = mod(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
         return torch.sigmoid(self.to_rgb(feats))

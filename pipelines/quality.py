@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""How good is the default puppet, on every shared target: one table, one contact sheet per target.
+
+For each target video (default: every clip in <shared>/targets), through the public CLI:
+
+1. ``puppet train`` with the default config (or --config / --loss / --set) for a fixed
+   wall-clock budget (--minutes, default 10);
+2. ``puppet eval`` with each driver (default: talking_man, smile_man_short): held-out PSNR,
+   SSIM, sharpness, landmark error, mouth/eye correlation with the driver, jitter;
+3. ``puppet animate --side-by-side`` with each driver, for the sheet.
+
+It prints one table (a row per target and driver) and writes, under --out,
+``summary.json`` and ``<target>_sheet.png``: the held-out frames (worst row and best row,
+generated over real, from ``puppet eval``), then for each driver four moments of
+driver | edge map | puppet. A run with a checkpoint is reused (delete it to retrain).
+
+Usage: python pipelines/quality.py [--shared ../shared/media] [--minutes 10] [--targets a.mp4,b.mp4]
+       [--drivers x.mp4,y.mp4] [--out runs/quality] [--loss NAME] [--config FILE] [--set k=v ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = [("self_reenactment", "psnr", "PSNR dB", "{:.2f}"), ("self_reenactment", "ssim", "SSIM", "{:.3f}"),
+           ("self_reenactment", "sharpness_ratio", "sharpness", "{:.2f}"),
+           ("self_reenactment", "landmark_error_iod", "lmk IOD", "{:.4f}"),
+           ("cross_reenactment", "mouth_opening_correlation", "mouth r", "{:.2f}"),
+           ("cross_reenactment", "eye_opening_correlation", "eye r", "{:.2f}"),
+           ("cross_reenactment", "identity_shape_distance_output", "shape out", "{:.3f}"),
+           ("cross_reenactment", "identity_shape_distance_driver", "shape drv", "{:.3f}"),
+           ("stability", "jitter_ratio", "jitter/real", "{:.2f}")]
+
+
+def run(cmd: list[str], quiet: bool = False) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else None)
+
+
+def sheet(eval_sheet: Path, videos: list[Path], moments: int = 4) -> np.ndarray:
+    """The eval sheet on top, then ``moments`` frames of each side-by-side video in a row."""
+    from puppet.utils import read_image, tile
+    from puppet.video import probe, read_frames
+
+    top = read_image(eval_sheet)
+    rows = []
+    for v in videos:
+        n = probe(v, audio=False).frame_count
+        want = set(np.linspace(n * 0.1, n * 0.9, moments).round().astype(int).tolist())
+        frames = [f for i, f in enumerate(read_frames(v)) if i in want]
+        rows.append([f[::2, ::2] for f in frames])  # half size: 4 moments side by side stay readable
+    return tile([[top]] + rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=Path("../shared/media"), help="folder with targets/ and drivers/")
+    ap.add_argument("--targets", help="comma-separated target videos (default: every <shared>/targets/*.mp4)")
+    ap.add_argument("--drivers", help="comma-separated driver videos (default: talking_man, smile_man_short)")
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per target (wall clock)")
+    ap.add_argument("--out", type=Path, default=Path("runs/quality"))
+    ap.add_argument("--loss", help="loss preset passed to puppet train")
+    ap.add_argument("--config", help="YAML config passed to puppet train")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="section.key=value for puppet train")
+    args = ap.parse_args()
+
+    targets = ([Path(t) for t in args.targets.split(",")] if args.targets
+               else sorted((args.shared / "targets").glob("*.mp4")))
+    drivers = ([Path(d) for d in args.drivers.split(",")] if args.drivers
+               else [args.shared / "drivers" / n for n in ("talking_man.mp4", "smile_man_short.mp4")])
+    missing = [p for p in [*targets, *drivers] if not p.is_file()]
+    if not targets or missing:
+        print(f"quality: {missing[0] if missing else 'no target videos'} not found; pass --targets/--drivers, "
+              f"or put the project's shared media at {args.shared}", file=sys.stderr)
+        return 2
+    puppet = shutil.which("puppet") or str(Path(sys.executable).parent / "puppet")
+    from puppet.utils import write_image, write_json
+
+    summary: dict[str, dict] = {}
+    for target in targets:
+        name = target.stem
+        model = args.out / name
+        if not (model / "checkpoint.pt").is_file():
+            cmd = [puppet, "train", "--target", str(target), "--out", str(model), "--minutes", str(args.minutes)]
+            cmd += (["--loss", args.loss] if args.loss else []) + (["--config", args.config] if args.config else [])
+            for s in args.sets:
+                cmd += ["--set", s]
+            run(cmd)
+        metrics = [json.loads(x) for x in (model / "metrics.jsonl").read_text().splitlines()]
+        videos = []
+        for driver in drivers:
+            key = f"{name} / {driver.stem}"
+            report = args.out / f"{name}_{driver.stem}_eval.json"
+            run([puppet, "eval", "--model", str(model), "--driver", str(driver), "--json", str(report)], quiet=True)
+            rep = json.loads(report.read_text())
+            st = rep.get("stability", {})
+            if st.get("jitter_real_target"):
+                st["jitter_ratio"] = st["jitter_output"] / st["jitter_real_target"]
+            rep["steps"] = metrics[-1]["step"]
+            summary[key] = rep
+            video = args.out / f"{name}_{driver.stem}.mp4"
+            run([puppet, "animate", "--model", str(model), "--driver", str(driver), "--out", str(video),
+                 "--side-by-side", "--no-audio", "--size", "192"], quiet=True)
+            videos.append(video)
+        write_image(args.out / f"{name}_sheet.png", sheet(model / "eval_sheet.png", videos))
+    write_json(args.out / "summary.json", summary)
+    header = ["target / driver", "steps"] + [c[2] for c in COLUMNS]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for key, rep in summary.items():
+        vals = [rep.get(part, {}).get(k) for part, k, _, _ in COLUMNS]
+        cells = ["-" if v is None else fmt.format(v) for v, (_, _, _, fmt) in zip(vals, COLUMNS)]
+        print(f"| {key} | {rep['steps']} | " + " | ".join(cells) + " |")
+    print(f"sheets and summary.json in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

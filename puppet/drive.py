@@ -1,0 +1,104 @@
+"""The driver side, in one place: driver landmarks -> retargeted -> smoothed -> edge map.
+
+``puppet animate``, ``puppet live``, ``puppet eval`` and single-image training
+(``puppet train --image``) all turn a driver's face into the model's input
+with :class:`DriverToEdges`, so a model is always driven with exactly the kind
+of edge map it was trained on. :class:`RenderOptions` holds every tunable of
+that path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from puppet.edges import draw_edges
+from puppet.landmarks import OneEuroFilter, landmark_box
+from puppet.retarget import PoseLimits, Retargeter
+
+
+@dataclass
+class RenderOptions:
+    """How driver motion becomes target motion (shared by animate, live, eval and single-image training).
+
+    Attributes:
+        smooth: temporal smoothing strength (0 = off, 1 = default, 2 = twice as smooth).
+        smooth_cutoff: One Euro cutoff at rest, Hz, at ``smooth`` = 1 (lower = steadier).
+        smooth_beta: how fast the cutoff rises with speed (face sizes per second), at ``smooth`` = 1.
+        expression_scale: multiplies the driver's expression (e.g. 1.3 exaggerates).
+        pose_scale: how much of the driver's head motion is applied (0 = none, 1 = all).
+        limit_expression: keep expressions within the range the target clip shows (wider
+            ones are outside what the model learned and smear).
+        map_expression: scale each region's driver range onto the target's (mouth, eyes, brows)
+            instead of only clamping per landmark.
+        neutral: driver frame taken as its resting face (files; default: mean of the first frames).
+    """
+
+    smooth: float = 1.0
+    smooth_cutoff: float = 1.0
+    smooth_beta: float = 10.0
+    expression_scale: float = 1.0
+    pose_scale: float = 1.0
+    limit_expression: bool = True
+    map_expression: bool = True
+    neutral: int | None = None
+
+    @property
+    def free_expression(self) -> bool:
+        return not self.limit_expression
+
+
+class DriverToEdges:
+    """Driver landmarks (478, 2), any pixel frame -> target landmarks and edge maps.
+
+    Args:
+        target_neutral: (478, 2) the target's neutral landmarks in its crop pixels.
+        size: crop / edge-map side S. line_width: edge line thickness at S.
+        options: :class:`RenderOptions`.
+        pose_limits: head motion the target can show (from its clip).
+        expression_limits: (2, 478, 2) per-landmark offset range of the target, or None.
+        target_amplitude: {region: amplitude} of the target clip, or None (no mapping).
+    """
+
+    def __init__(self, target_neutral: np.ndarray, size: int, line_width: int = 1,
+                 options: RenderOptions | None = None, pose_limits: PoseLimits | None = None,
+                 expression_limits: np.ndarray | None = None, target_amplitude: dict[str, float] | None = None):
+        o = options or RenderOptions()
+        self.options, self.size, self.line_width = o, size, line_width
+        limits = PoseLimits(**vars(pose_limits)) if pose_limits is not None else PoseLimits()
+        limits.scale = o.pose_scale
+        self.retargeter = Retargeter(target_neutral, o.expression_scale, limits,
+                                     expression_limits if o.limit_expression else None,
+                                     target_amplitude if o.map_expression else None)
+        # Smoothing runs in units of the target's face size (as the target's own track in
+        # puppet.dataset), so beta means the same for every crop size.
+        self.face = float(landmark_box(target_neutral)[2]) or 1.0
+        self.filter = OneEuroFilter(o.smooth_cutoff / o.smooth, o.smooth_beta / o.smooth) if o.smooth > 0 else None
+
+    def calibrate(self, driver_neutral: np.ndarray) -> None:
+        """Take driver landmarks (478, 2) as the driver's resting face; restart smoothing."""
+        self.retargeter.calibrate(driver_neutral)
+        if self.filter is not None:
+            self.filter.reset()
+
+    def observe(self, drivers: list[np.ndarray]) -> None:
+        """Measure the driver's expression range on its whole clip (files); live mode learns it as it goes."""
+        self.retargeter.observe(drivers)
+
+    def landmarks(self, driver: np.ndarray, t: float) -> np.ndarray:
+        """Driver landmarks at time t (seconds) -> smoothed target landmarks (478, 2) in crop pixels."""
+        lm = self.retargeter(driver)
+        if self.filter is not None:
+            lm = self.filter(lm / self.face, t) * self.face
+        return lm
+
+    def __call__(self, driver: np.ndarray, t: float) -> np.ndarray:
+        """Driver landmarks at time t -> edge map (6, S, S) uint8."""
+        return draw_edges(self.landmarks(driver, t), self.size, self.line_width)
+
+    def clip(self, drivers: list[np.ndarray], fps: float, neutral: np.ndarray | None = None) -> np.ndarray:
+        """A whole driver clip (every frame's landmarks) -> edge maps (F, 6, S, S): calibrate, observe, draw."""
+        self.calibrate(neutral if neutral is not None else drivers[0])
+        self.observe(drivers)
+        return np.stack([self(lm, i / fps) for i, lm in enumerate(drivers)])
