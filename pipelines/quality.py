@@ -44,19 +44,37 @@ def run(cmd: list[str], quiet: bool = False) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL if quiet else None)
 
 
-def sheet(eval_sheet: Path, videos: list[Path], moments: int = 4) -> np.ndarray:
-    """The eval sheet on top, then ``moments`` frames of each side-by-side video in a row."""
-    from puppet.utils import read_image, tile
+PANEL = 192  # side of each panel of the side-by-side videos
+
+
+def moments(video: Path, n_moments: int = 4) -> list[np.ndarray]:
+    """``n_moments`` evenly spaced frames (10 % to 90 %) of a video."""
     from puppet.video import probe, read_frames
 
-    top = read_image(eval_sheet)
-    rows = []
-    for v in videos:
-        n = probe(v, audio=False).frame_count
-        want = set(np.linspace(n * 0.1, n * 0.9, moments).round().astype(int).tolist())
-        frames = [f for i, f in enumerate(read_frames(v)) if i in want]
-        rows.append([f[::2, ::2] for f in frames])  # half size: 4 moments side by side stay readable
-    return tile([[top]] + rows)
+    n = probe(video, audio=False).frame_count
+    want = set(np.linspace(n * 0.1, n * 0.9, n_moments).round().astype(int).tolist())
+    return [f for i, f in enumerate(read_frames(video)) if i in want]
+
+
+def sheets(eval_sheet: Path, videos: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sheet with real frames, generated-only sheet) for one target; ``size``: the model's output side."""
+    from puppet.utils import read_image, tile
+
+    top = read_image(eval_sheet)  # rows of (generated over real) pairs: worst row, best row
+    rows = [[f[::2, ::2] for f in moments(v)] for v in videos]  # half size: 4 moments side by side
+    full = tile([[top]] + rows)
+    generated = [top[0:size], top[2 * size:3 * size]]  # the generated halves of both rows
+    drive = [f[:, PANEL:][::2, ::2] for f in moments(videos[0])]  # edge map | puppet, driver panel left out
+    return full, tile([[g] for g in generated] + [drive])
+
+
+def write_sheets(out: Path, name: str, model: Path, videos: list[Path]) -> None:
+    from puppet.utils import write_image
+
+    size = json.loads((model / "data" / "manifest.json").read_text())["settings"]["size"]
+    full, generated = sheets(model / "eval_sheet.png", videos, size)
+    write_image(out / f"{name}_sheet.png", full)
+    write_image(out / f"{name}_generated.png", generated)
 
 
 def main() -> int:
@@ -69,6 +87,7 @@ def main() -> int:
     ap.add_argument("--loss", help="loss preset passed to puppet train")
     ap.add_argument("--config", help="YAML config passed to puppet train")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="section.key=value for puppet train")
+    ap.add_argument("--sheets-only", action="store_true", help="only rebuild the sheets from existing runs")
     args = ap.parse_args()
 
     targets = ([Path(t) for t in args.targets.split(",")] if args.targets
@@ -81,12 +100,16 @@ def main() -> int:
               f"or put the project's shared media at {args.shared}", file=sys.stderr)
         return 2
     puppet = shutil.which("puppet") or str(Path(sys.executable).parent / "puppet")
-    from puppet.utils import write_image, write_json
+    from puppet.utils import write_json
 
     summary: dict[str, dict] = {}
     for target in targets:
         name = target.stem
         model = args.out / name
+        videos = [args.out / f"{name}_{driver.stem}.mp4" for driver in drivers]
+        if args.sheets_only:
+            write_sheets(args.out, name, model, videos)
+            continue
         if not (model / "checkpoint.pt").is_file():
             cmd = [puppet, "train", "--target", str(target), "--out", str(model), "--minutes", str(args.minutes)]
             cmd += (["--loss", args.loss] if args.loss else []) + (["--config", args.config] if args.config else [])
@@ -94,8 +117,7 @@ def main() -> int:
                 cmd += ["--set", s]
             run(cmd)
         metrics = [json.loads(x) for x in (model / "metrics.jsonl").read_text().splitlines()]
-        videos = []
-        for driver in drivers:
+        for driver, video in zip(drivers, videos):
             key = f"{name} / {driver.stem}"
             report = args.out / f"{name}_{driver.stem}_eval.json"
             run([puppet, "eval", "--model", str(model), "--driver", str(driver), "--json", str(report)], quiet=True)
@@ -105,11 +127,12 @@ def main() -> int:
                 st["jitter_ratio"] = st["jitter_output"] / st["jitter_real_target"]
             rep["steps"] = metrics[-1]["step"]
             summary[key] = rep
-            video = args.out / f"{name}_{driver.stem}.mp4"
             run([puppet, "animate", "--model", str(model), "--driver", str(driver), "--out", str(video),
-                 "--side-by-side", "--no-audio", "--size", "192"], quiet=True)
-            videos.append(video)
-        write_image(args.out / f"{name}_sheet.png", sheet(model / "eval_sheet.png", videos))
+                 "--side-by-side", "--no-audio", "--size", str(PANEL)], quiet=True)
+        write_sheets(args.out, name, model, videos)
+    if args.sheets_only:
+        print(f"sheets rebuilt in {args.out}")
+        return 0
     write_json(args.out / "summary.json", summary)
     header = ["target / driver", "steps"] + [c[2] for c in COLUMNS]
     print("| " + " | ".join(header) + " |")

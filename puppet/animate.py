@@ -124,19 +124,20 @@ def animate(driver: str | Path, model: str | Path, out: str | Path, options: Ren
     n = len(filled)
     use_audio = audio and info.has_audio
     writer = VideoWriter(out, info.fps, audio_from=driver if use_audio else None, duration=n / info.fps)
-    pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+    pending: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (index, frame, landmarks, edges)
 
     def flush():
-        rgb = renderer.generate(np.stack([e for _, _, e in pending]))
-        for (i, frame, e), face in zip(pending, rgb):
-            img = renderer.paste(face) if paste_back else center_square(face, panel)
+        rgb = renderer.generate(np.stack([e for *_, e in pending]))
+        for (i, frame, lm, e), face in zip(pending, rgb):
+            img = renderer.paste(face, lm) if paste_back else center_square(face, panel)
             dcrop = crop(frame, boxes[i], panel) if side_by_side else None
             writer.write(compose(img, panel, dcrop, e))
         pending.clear()
 
     with writer:
         for i, frame in enumerate(read_frames(driver, n, info)):
-            pending.append((i, frame, renderer.edges(filled[i], i / info.fps)))
+            lm = renderer.target_landmarks(filled[i], i / info.fps)
+            pending.append((i, frame, lm, renderer.draw(lm)))
             if len(pending) == batch_size:
                 flush()
             if progress:

@@ -179,8 +179,8 @@ def _peak_mb(dev, base: int) -> float:
     return max(peak - base, 0) / 2**20
 
 
-def _train_case(name: str, device: str, steps: int) -> dict:
-    """Time training steps (default losses, random edge maps and targets) in the child."""
+def _train_case(name: str, device: str, steps: int, loss: str = "hybrid") -> dict:
+    """Time training steps (the ``loss`` preset after its warm-up, random edge maps and targets) in the child."""
     import torch
 
     from puppet.config import load_config
@@ -191,7 +191,7 @@ def _train_case(name: str, device: str, steps: int) -> dict:
 
     size, widths, batch = MODELS[name]
     cfg = load_config(overrides=[f"data.size={size}", f"model.widths={widths}", f"train.batch_size={batch}",
-                                 "loss.cx_warmup_steps=0"])
+                                 "loss.cx_warmup_steps=0"], loss_preset=loss)
     dev = torch.device(device)
     model = build_model(cfg).to(dev).to(memory_format=torch.channels_last)
     try:
@@ -221,7 +221,7 @@ def _train_case(name: str, device: str, steps: int) -> dict:
     for i in range(steps):
         step(i + 1)
     dt = (time.perf_counter() - t0) / steps
-    return {"model": name, "size": size, "batch": batch, "device": device, "amp": dev.type == "cuda",
+    return {"model": name, "loss": loss, "size": size, "batch": batch, "device": device, "amp": dev.type == "cuda",
             "seconds_per_step": dt, "steps_per_s": 1 / dt, "peak_mb": _peak_mb(dev, base),
             "cached_targets": keys is not None}
 
@@ -261,10 +261,11 @@ def _child(kind: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench_train(device: str, models: list[str], steps: int = 3) -> dict:
+def bench_train(device: str, models: list[str], steps: int = 3, losses: tuple[str, ...] = ("hybrid",)) -> dict:
     return {"benchmark": "train_steps", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info(device),
-            "results": [{"model": m, **_child("train", m, device, str(steps))} for m in models]}
+            "results": [{"model": m, "loss": loss, **_child("train", m, device, str(steps), loss)}
+                        for m in models for loss in losses]}
 
 
 def bench_render(device: str, models: list[str], frames: int = 32) -> dict:
@@ -294,7 +295,7 @@ def simple_table(report: dict, columns: list[str]):
 if __name__ == "__main__":  # child processes of the benchmarks
     kind = sys.argv[1]
     if kind == "train":
-        print(json.dumps(_train_case(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        print(json.dumps(_train_case(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])))
     elif kind == "render":
         print(json.dumps(_render_case(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
     else:

@@ -22,7 +22,8 @@ from puppet.errors import PuppetError
 from puppet.utils import atomic_path
 
 FORMAT = "puppet-checkpoint"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)  # version 1 predates model.no_input_levels: its models take the edge map at every scale
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -61,10 +62,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise PuppetError(f"{p}: corrupted or not a puppet checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PuppetError(f"{p}: not a puppet checkpoint")
-    if state.get("version") != VERSION:
+    if state.get("version") not in READS:
         raise PuppetError(f"{p}: checkpoint format version {state.get('version')} is not supported by this "
-                          f"puppet (reads version {VERSION}); retrain or use the matching puppet release")
+                          f"puppet (reads versions {', '.join(map(str, READS))}); retrain or use the matching "
+                          "puppet release")
     for key in ("model", "config", "meta", "step"):
         if key not in state:
             raise PuppetError(f"{p}: checkpoint is missing '{key}'")
+    return _upgrade(state)
+
+
+def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """Fill settings an older checkpoint's config lacks with the values it was trained with."""
+    if state["version"] == 1 and isinstance(state["config"].get("model"), dict):
+        state["config"]["model"].setdefault("no_input_levels", 0)
     return state

@@ -445,7 +445,7 @@ def bench_loss_cmd(
         _console().print(f"wrote {json_path}")
 
 
-TRAIN_COLUMNS = ["model", "size", "batch", "seconds_per_step", "steps_per_s", "peak_mb"]
+TRAIN_COLUMNS = ["model", "loss", "size", "batch", "seconds_per_step", "steps_per_s", "peak_mb"]
 RENDER_COLUMNS = ["model", "size", "fps_batch1", "fps_batch8", "peak_mb_batch1"]
 
 
@@ -474,14 +474,21 @@ def _show_report(report: dict, columns: list[str], json_path: Optional[Path]) ->
 def bench_train_cmd(
     models: str = typer.Option("default-128,large-256", help="Comma-separated: default-128, large-256, large-512."),
     steps: int = typer.Option(3, help="Timed steps per model (after one warm-up)."),
+    losses: str = typer.Option("hybrid", "--loss", help="Comma-separated loss presets to time (e.g. "
+                                                         "hybrid,paper,paper-vgg,baseline)."),
     device: DeviceOpt = "auto",
     json_path: JsonOpt = None,
 ):
-    """Training steps/s and peak memory (default losses, random data)."""
+    """Training steps/s and peak memory (loss presets after warm-up, random data)."""
     from puppet.bench import bench_train
+    from puppet.config import LOSS_PRESETS
     from puppet.utils import pick_device
 
-    _show_report(bench_train(str(pick_device(device)), _models(models), steps), TRAIN_COLUMNS, json_path)
+    names = tuple(n.strip() for n in losses.split(",") if n.strip())
+    bad = [n for n in names if n not in LOSS_PRESETS]
+    if bad:
+        raise PuppetError(f"--loss: unknown {', '.join(bad)} (choose from {', '.join(LOSS_PRESETS)})")
+    _show_report(bench_train(str(pick_device(device)), _models(models), steps, names), TRAIN_COLUMNS, json_path)
 
 
 @bench_app.command("render")
@@ -530,6 +537,9 @@ def demo_misalignment_cmd(
     noise: float = typer.Option(0.15, help="Gaussian noise std (0-1 intensity)."),
     targets: int = typer.Option(1, help="Number of misaligned clean copies (several: L1 averages them)."),
     steps: int = typer.Option(200, help="Gradient steps per loss."),
+    layers: str = typer.Option("conv3_2,conv4_2,rgb5_d4,rgb3_d1", help="Comma-separated CX feature layers "
+                                                                        "(VGG names, colour patches such as rgb5_d1)."),
+    cobi: float = typer.Option(16.0, help="CoBi spatial weight w_s on every layer (0 = the paper's CX)."),
     weights: WeightsOpt = "auto",
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the scores as JSON here."),
 ):
@@ -544,7 +554,10 @@ def demo_misalignment_cmd(
     ensure_writable_dir(out)
     with Progress(*Progress.get_default_columns(), transient=True) as bar:
         task = bar.add_task("optimising (L1, then CX)", total=2 * steps)
+        layer_names = [n.strip() for n in layers.split(",") if n.strip()]
         res = run_misalignment(rgb, size=size, noise=noise, n_targets=targets, steps=steps, weights=weights,
+                               layers=dict.fromkeys(layer_names, 1.0),
+                               spatial=dict.fromkeys(layer_names, cobi) if cobi else None,
                                progress=lambda done, total: bar.update(task, completed=done))
     names = ["noisy input", "misaligned target", "L1 result", "CX result"]
     write_image(out, strip(res.images, names))

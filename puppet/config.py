@@ -41,7 +41,14 @@ class ModelConfig:
     widths: list[int] = field(default_factory=lambda: [256, 256, 256, 128, 64, 32])
     # The finest modules that do not see the edge map: a full-resolution line input lets the
     # generator copy the drawn lines into the image (the "painted" look); see README.
-    no_input_levels: int = 0
+    no_input_levels: int = 1
+
+
+# The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").
+COLOUR_CX_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d4": 1.0, "rgb3_d1": 1.0}
+COLOUR_CX_SPATIAL = {"conv3_2": 16.0, "conv4_2": 16.0, "rgb5_d4": 16.0, "rgb3_d1": 16.0}
+# The paper's own contextual term: CX (no spatial term) on VGG conv3_2 + conv4_2.
+VGG_CX = {"cx_layers": {"conv3_2": 1.0, "conv4_2": 1.0}, "cx_spatial": {}, "cx_sample": 65}
 
 
 @dataclass
@@ -49,13 +56,15 @@ class LossConfig:
     """Weights of each term; a weight of 0 switches the term off."""
 
     cx_weight: float = 1.0  # L_CX^t against the target frame
-    cx_layers: dict[str, float] = field(default_factory=lambda: {"conv3_2": 1.0, "conv4_2": 1.0})
+    # VGG layers plus colour patches (rgbK_dD: KxK RGB patches of the image pooled D times): the
+    # offline VGG16-HED layers hardly see colour, full-resolution patches make painted lines off-style.
+    cx_layers: dict[str, float] = field(default_factory=lambda: dict(COLOUR_CX_LAYERS))
     cx_h: float = 0.5
     cx_eps: float = 1e-5
-    cx_sample: int = 65  # at most cx_sample^2 positions per layer (0 = all)
+    cx_sample: int = 48  # at most cx_sample^2 positions per layer (0 = all); only rgb3_d1 is larger at 128^2
     # CoBi: per-layer weight w_s of the spatial term ||p_i - q_j||^2 (positions in [0, 1]);
-    # a layer not listed (or 0) is the paper's plain CX.
-    cx_spatial: dict[str, float] = field(default_factory=dict)
+    # a layer not listed (or 0) is the paper's plain CX; entries for layers not in cx_layers are unused.
+    cx_spatial: dict[str, float] = field(default_factory=lambda: dict(COLOUR_CX_SPATIAL))
     cxs_weight: float = 0.0  # L_CX^s against the driver frame (single-image mode)
     cxs_layers: dict[str, float] = field(default_factory=lambda: {"conv4_2": 1.0})
     p_weight: float = 0.1  # perceptual L1 on VGG features
@@ -99,23 +108,29 @@ class Config:
 
 
 # Named loss settings for `puppet train --loss NAME` (applied above the YAML file).
+_COLOUR_CX = {"cx_layers": COLOUR_CX_LAYERS, "cx_spatial": COLOUR_CX_SPATIAL, "cx_sample": 48}
+_NO_EXTRA = {"l2_weight": 0.0, "l1_low_weight": 0.0, "gram_weight": 0.0, "cxs_weight": 0.0, "warmup_weights": {}}
 LOSS_PRESETS: dict[str, dict[str, Any]] = {
-    # The paper's puppet-control loss: L_CX^t + L_P^t, nothing else.
-    "paper": {"cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0, "l2_weight": 0.0, "gram_weight": 0.0,
+    # Default: L1 + P warm-up, then CoBi over HED layers and colour patches beside L1 + P.
+    "hybrid": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0,
+               "cx_warmup_steps": 300},
+    # The paper's puppet-control loss L_CX^t + L_P^t, no pixel term, with features that see colour
+    # and a spatial term (CoBi) that anchors layout (see README).
+    "paper": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0,
               "cx_warmup_steps": 0},
+    # The paper's loss exactly as published: CX on VGG conv3_2 + conv4_2, plus L_P. Right with
+    # ImageNet VGG19; colour-blind with the offline VGG16-HED weights.
+    "paper-vgg": {**_NO_EXTRA, **VGG_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0,
+                  "cx_warmup_steps": 0},
     # The paper's "previous" baseline: L1 + L_P.
-    "baseline": {"cx_weight": 0.0, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0, "gram_weight": 0.0,
-                 "cx_warmup_steps": 0},
+    "baseline": {**_NO_EXTRA, "cx_weight": 0.0, "p_weight": 0.1, "l1_weight": 10.0, "cx_warmup_steps": 0},
     # Single-image animation: L_CX^t (portrait) + L_CX^s (driver frame), after a short L1
     # warm-up against the portrait, with L1 kept to anchor its colours (CX alone drifts, see README).
-    "single": {"cx_weight": 0.5, "cxs_weight": 0.2, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0,
-               "gram_weight": 0.0, "cx_warmup_steps": 200},
+    "single": {**_NO_EXTRA, **VGG_CX, "cx_weight": 0.5, "cxs_weight": 0.2, "p_weight": 0.1, "l1_weight": 10.0,
+               "cx_warmup_steps": 200},
     # Unpaired domain transfer: L_CX^t (a random domain-B image) + L_CX^s (the input), as in the paper.
-    "transfer": {"cx_weight": 1.0, "cxs_weight": 1.0, "p_weight": 0.0, "l1_weight": 0.0, "l2_weight": 0.0,
-                 "gram_weight": 0.0, "cx_warmup_steps": 0},
-    # Default: L1 + P warm-up, then CX + P with a pixel term kept beside CX (see README).
-    "hybrid": {"cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0, "l2_weight": 0.0, "gram_weight": 0.0,
-               "cx_warmup_steps": 300},
+    "transfer": {**_NO_EXTRA, **VGG_CX, "cx_weight": 1.0, "cxs_weight": 1.0, "p_weight": 0.0, "l1_weight": 0.0,
+                 "cx_warmup_steps": 0},
 }
 
 
@@ -266,12 +281,28 @@ def validate(cfg: Config) -> None:
     bad = sorted(set(cfg.loss.warmup_weights) - {"l1", "l2", "l1_low", "p"})
     if bad:
         raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are l1, l2, l1_low, p")
-    unknown = sorted(set(cfg.loss.cx_spatial) - set(cfg.loss.cx_layers))
-    if unknown:
-        raise PuppetError(f"config key 'loss.cx_spatial.{unknown[0]}': not one of loss.cx_layers "
-                          f"({', '.join(cfg.loss.cx_layers)})")
+    for section in ("cx_layers", "cx_spatial", "cxs_layers", "p_layers", "gram_layers"):
+        for name in getattr(cfg.loss, section):
+            if not _is_layer(name):
+                raise PuppetError(f"config key 'loss.{section}.{name}': not a layer (VGG names such as conv3_2, "
+                                  "or colour patches such as rgb5_d4, lab3_d1)")
     if cfg.loss.cx_h <= 0:
         raise PuppetError(f"config key 'loss.cx_h': must be > 0, got {cfg.loss.cx_h}")
+
+
+def _is_layer(name: str) -> bool:
+    """A VGG19 layer name (VGG16's are a subset), or a colour-patch layer such as rgb5_d4."""
+    import re
+
+    if re.fullmatch(r"(rgb|lab)\d+_d\d+", name):
+        return True
+    m = re.fullmatch(r"(pre)?(conv|relu)(\d)_(\d)|pool(\d)", name)
+    if m is None:
+        return False
+    if m.group(5):
+        return 1 <= int(m.group(5)) <= 5
+    block, k = int(m.group(3)), int(m.group(4))
+    return 1 <= block <= 5 and 1 <= k <= (2 if block <= 2 else 4)
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

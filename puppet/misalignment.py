@@ -8,13 +8,15 @@ contextual loss matches features regardless of position, so it removes noise
 while keeping the input's own geometry. Scores are against the *aligned*
 clean image, which the optimisation never sees.
 
-Features for CX: VGG conv3_2 + conv4_2 as in the paper, plus 5x5 RGB patches
-at full resolution (``rgb5_d1``, see :mod:`puppet.losses.patches`). With the
-offline VGG16-HED weights (an edge detector's trunk) the VGG layers alone
-barely react to colour noise and leave it in place (see README); CX on raw
-patches is the same loss on the simplest features, and supplies the colour
-statistics those layers lack. ``spatial`` turns any layer into CoBi (a
-position term, see :mod:`puppet.losses.contextual`).
+Features for CX: VGG conv3_2 + conv4_2 as in the paper, plus colour patches
+(5x5 RGB at 1/4 resolution, 3x3 RGB at full resolution, see
+:mod:`puppet.losses.patches`), compared as CoBi (w_s = 16, a position term, see
+:mod:`puppet.losses.contextual`) — the default puppet loss's contextual term.
+With the offline VGG16-HED weights (an edge detector's trunk) the VGG layers
+alone barely react to colour noise and leave it in place (see README); the
+patches supply the colour statistics those layers lack, and the position term
+keeps each match near its own place, which is what beats L1 with several
+misaligned targets.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from puppet.metrics import psnr, ssim
 from puppet.utils import center_square
 
 log = logging.getLogger("puppet")
-DEFAULT_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d1": 1.0}
+# The default's contextual features (see README): HED conv3_2 + conv4_2 and colour patches, as CoBi.
+DEFAULT_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d4": 1.0, "rgb3_d1": 1.0}
+DEFAULT_SPATIAL = 16.0
 
 
 @dataclass
@@ -82,7 +86,9 @@ def run_misalignment(rgb: np.ndarray, size: int = 128, noise: float = 0.15, n_ta
         targets.append(warp(clean, degrees * r[0], (shift * r[1], shift * r[2])))
     targets = torch.cat(targets)
 
-    layers = layers if layers is not None else DEFAULT_LAYERS
+    if layers is None:
+        layers = DEFAULT_LAYERS
+        spatial = dict.fromkeys(layers, DEFAULT_SPATIAL) if spatial is None else spatial
     features = build_features(list(layers), weights=weights)
     with torch.no_grad():
         ft = features(targets)

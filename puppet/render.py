@@ -15,6 +15,7 @@ import torch
 from puppet.checkpoint import load_checkpoint
 from puppet.config import config_from_dict
 from puppet.drive import DriverToEdges, RenderOptions
+from puppet.edges import draw_edges
 from puppet.errors import PuppetError
 from puppet.landmarks import CropBox
 from puppet.meta import TargetMeta
@@ -65,7 +66,7 @@ class Renderer:
 
     def edges(self, driver: np.ndarray, t: float) -> np.ndarray:
         """Driver landmarks -> target edge map (6, S, S) uint8."""
-        return self.driver(driver, t)
+        return self.draw(self.target_landmarks(driver, t))
 
     @torch.inference_mode()
     def generate(self, edges: np.ndarray) -> np.ndarray:
@@ -78,18 +79,32 @@ class Renderer:
     def can_paste(self) -> bool:
         return self.meta.neutral_frame is not None
 
-    def paste(self, face: np.ndarray) -> np.ndarray:
-        """Blend a generated crop (S, S, 3) into the target's neutral full frame with a feathered oval mask."""
+    def draw(self, target_landmarks: np.ndarray) -> np.ndarray:
+        """Target landmarks (478, 2) in crop pixels -> edge map (6, S, S) uint8."""
+        return draw_edges(target_landmarks, self.size, self.meta.line_width)
+
+    def paste(self, face: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """Blend a generated crop (S, S, 3) into the target's neutral full frame, without a seam.
+
+        The mask is the hull of the face's landmarks (``landmarks``: the target landmarks the crop
+        was drawn from, in crop pixels; default the neutral's), feathered; the face is shifted in
+        colour so that along the mask's rim it matches the frame it is blended into.
+        """
         import cv2
 
-        frame = self.meta.neutral_frame
+        frame = self.meta.neutral_frame.astype(np.float32)
+        lm = self.meta.neutral_landmarks if landmarks is None else landmarks
         box = CropBox(*self.meta.crop_box)
         h, w = frame.shape[:2]
-        inv = cv2.invertAffineTransform(box.affine(self.size))
-        warped = cv2.warpAffine(face, inv, (w, h), flags=cv2.INTER_LINEAR)
-        mask = np.zeros((self.size, self.size), np.float32)
         s = self.size
-        cv2.ellipse(mask, (s // 2, int(s * 0.52)), (int(s * 0.36), int(s * 0.44)), 0, 0, 360, 1.0, -1)
-        mask = cv2.GaussianBlur(mask, (0, 0), s * 0.05)
-        mask = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR)[..., None]
-        return (warped * mask + frame * (1 - mask) + 0.5).astype(np.uint8)
+        inv = cv2.invertAffineTransform(box.affine(s))
+        mask = np.zeros((s, s), np.float32)
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(lm).astype(np.int32)), 1.0)
+        mask = cv2.GaussianBlur(mask, (0, 0), s * 0.03)
+        mask = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR)
+        warped = cv2.warpAffine(face, inv, (w, h), flags=cv2.INTER_LINEAR).astype(np.float32)
+        rim = (mask > 0.05) & (mask < 0.6)
+        if rim.any():  # a generated face is never exactly the frame's colour: remove the step at the seam
+            warped += frame[rim].mean(axis=0) - warped[rim].mean(axis=0)
+        out = warped * mask[..., None] + frame * (1 - mask[..., None])
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -57,3 +57,19 @@ def test_foreign_and_other_version(tmp_path):
     torch.save(st, tmp_path / "v.pt")
     with pytest.raises(PuppetError, match="version 99 is not supported"):
         load_checkpoint(tmp_path / "v.pt")
+
+
+def test_version_1_models_keep_the_edge_map_at_every_scale(tmp_path):
+    from puppet.config import config_from_dict, load_config
+    from puppet.models import build_model
+
+    cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]"]).to_dict()
+    del cfg["model"]["no_input_levels"]  # written before the setting existed
+    m = build_model(config_from_dict({**cfg, "model": {"widths": [4, 4], "no_input_levels": 0}}))
+    save_checkpoint(tmp_path / "old.pt", model=m, step=1, config=cfg, meta={})
+    st = torch.load(tmp_path / "old.pt", weights_only=True)
+    st["version"] = 1
+    torch.save(st, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded["config"]["model"]["no_input_levels"] == 0
+    build_model(config_from_dict(loaded["config"])).load_state_dict(loaded["model"])  # same architecture

@@ -258,3 +258,20 @@ def test_layers_apply_spatial_weight_per_layer_and_sampled_positions():
     expected = (contextual_loss_reference(xa, ya, spatial_weight=2.0, positions=pos)
                 + contextual_loss_reference(fx["b"], fy["b"]))
     torch.testing.assert_close(total, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_block_rows_from_a_budget():
+    from puppet.losses.contextual import block_budget, block_rows
+
+    assert block_rows(1, 4096, 4096, 1 << 20) == 256  # the CPU's cache-sized blocks
+    assert block_rows(1, 1024, 1024, 1 << 30) == 1024  # it all fits: one block
+    assert block_rows(4, 100, 100, 1) == 64  # never below 64 rows...
+    assert block_rows(4, 10, 100, 1) == 10  # ...nor above n
+    assert block_budget(torch.device("cpu")) == 1 << 20
+
+
+def test_one_block_and_many_blocks_agree():
+    x, y = torch.randn(2, 16, 12, 12), torch.randn(2, 16, 12, 12)
+    one = contextual_loss(x, y, block_size=144)
+    many = contextual_loss(x, y, block_size=64)
+    torch.testing.assert_close(one, many)

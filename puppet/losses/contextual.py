@@ -48,9 +48,13 @@ from torch import nn
 
 from puppet.losses.base import weighted_sum
 
-# Elements of one block of the similarity (B x rows x M): 1M floats = 4 MB, which
+# Elements of one block of the similarity (B x rows x M) on a CPU: 1M floats = 4 MB, which
 # measured fastest on a 2-core CPU (256 rows at N = 4096; larger blocks leave cache).
 _BLOCK_ELEMS = 1 << 20
+# On a GPU, blocks only cost launches: use one block when a quarter of the free memory
+# (at most 2 GiB) holds the block's float32 temporaries (similarity, softmax, one spare).
+_GPU_BUDGET_BYTES = 2 << 30
+_TEMPORARIES = 3
 
 
 def _center_normalize(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,8 +137,24 @@ def contextual_loss_reference(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, 
     return -torch.log(contextual_similarity_reference(x, y, h, eps, spatial_weight, positions)).mean()
 
 
-def _auto_block(batch: int, n: int, m: int) -> int:
-    return int(max(64, min(n, _BLOCK_ELEMS // max(1, batch * m))))
+def block_budget(device: torch.device) -> int:
+    """Similarity elements one block may hold on ``device``: cache-sized on a CPU, memory-sized on a GPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(min(free // 4, _GPU_BUDGET_BYTES) // (4 * _TEMPORARIES))
+    return _BLOCK_ELEMS
+
+
+def block_rows(batch: int, n: int, m: int, budget: int) -> int:
+    """Rows per block of the (batch, n, m) similarity for a budget of ``budget`` elements.
+
+    All n rows (one block) when they fit; never fewer than 64 rows (tiny blocks waste GEMM time).
+    """
+    return int(max(1, min(n, max(64, budget // max(1, batch * m)))))
+
+
+def _auto_block(batch: int, n: int, m: int, device: torch.device = torch.device("cpu")) -> int:
+    return block_rows(batch, n, m, block_budget(device))
 
 
 def _softmax_rows(s: torch.Tensor, smax: torch.Tensor, h: float, eps: float) -> torch.Tensor:
@@ -237,7 +257,7 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, h: float = 0.5, eps:
         xh, yh = _center_normalize(x.to(dt), y.to(dt))
         if spatial_weight > 0:
             xh, yh = _spatial_augment(xh, yh, spatial_weight, *_positions(x, y, positions, dt))
-        block = block_size or _auto_block(xh.shape[0], xh.shape[1], yh.shape[1])
+        block = block_size or _auto_block(xh.shape[0], xh.shape[1], yh.shape[1], xh.device)
         return _LeanContextual.apply(xh.contiguous(), yh.contiguous(), h, eps, block)
 
 

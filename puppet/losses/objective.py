@@ -47,11 +47,11 @@ class TargetFeatureCache:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, keys: list[int]) -> Features:
         """Images (B, 3, S, S) with one integer key each -> features, batched (B, C, H, W) per layer."""
-        missing = [i for i, k in enumerate(keys) if k not in self.store]
-        if missing:
-            fresh = self.features(images[missing])
-            for j, i in enumerate(missing):
-                self.store[keys[i]] = {n: f[j].clone() for n, f in fresh.items()}
+        for i, k in enumerate(keys):
+            if k not in self.store:
+                # One image at a time: batched convolutions may round differently with the batch's
+                # composition, and a resumed run must see exactly the features an uninterrupted one did.
+                self.store[k] = {n: f[0].clone() for n, f in self.features(images[i:i + 1]).items()}
         return {n: torch.stack([self.store[k][n] for k in keys]) for n in self.store[keys[0]]}
 
 
