@@ -93,9 +93,13 @@ class DriverToEdges:
             lm = self.filter(lm / self.face, t) * self.face
         return lm
 
+    def draw(self, target_landmarks: np.ndarray) -> np.ndarray:
+        """Target landmarks (478, 2) in crop pixels -> edge map (6, S, S) uint8, as in training."""
+        return draw_edges(target_landmarks, self.size, self.line_width)
+
     def __call__(self, driver: np.ndarray, t: float) -> np.ndarray:
         """Driver landmarks at time t -> edge map (6, S, S) uint8."""
-        return draw_edges(self.landmarks(driver, t), self.size, self.line_width)
+        return self.draw(self.landmarks(driver, t))
 
     def clip(self, drivers: list[np.ndarray], fps: float, neutral: np.ndarray | None = None) -> np.ndarray:
         """A whole driver clip (every frame's landmarks) -> edge maps (F, 6, S, S): calibrate, observe, draw."""

@@ -1,4 +1,4 @@
-"""The renderer shared by ``puppet animate`` and ``puppet live``.
+"""The renderer shared by ``puppet animate``, ``puppet live`` and ``puppet eval``.
 
 driver landmarks -> retarget to the target -> smooth -> edge map -> CRN -> RGB,
 plus optional paste-back into the target's full frame. Frame sources and
@@ -15,7 +15,6 @@ import torch
 from puppet.checkpoint import load_checkpoint
 from puppet.config import config_from_dict
 from puppet.drive import DriverToEdges, RenderOptions
-from puppet.edges import draw_edges
 from puppet.errors import PuppetError
 from puppet.landmarks import CropBox
 from puppet.meta import TargetMeta
@@ -81,7 +80,7 @@ class Renderer:
 
     def draw(self, target_landmarks: np.ndarray) -> np.ndarray:
         """Target landmarks (478, 2) in crop pixels -> edge map (6, S, S) uint8."""
-        return draw_edges(target_landmarks, self.size, self.meta.line_width)
+        return self.driver.draw(target_landmarks)
 
     def paste(self, face: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """Blend a generated crop (S, S, 3) into the target's neutral full frame, without a seam.
