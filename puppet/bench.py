@@ -227,15 +227,17 @@ def _train_case(name: str, device: str, steps: int, loss: str = "hybrid") -> dic
 
 
 def _render_case(name: str, device: str, frames: int) -> dict:
-    """CRN frames/s at batch 1 (live) and batch 8 (animate) in the child."""
+    """CRN frames/s at batch 1 (live) and batch 8 (animate) in the child (the default model config)."""
     import torch
 
-    from puppet.models.crn import CRN
+    from puppet.config import load_config
+    from puppet.models import build_model
     from puppet.tensors import autocast_for
 
     size, widths, _ = MODELS[name]
     dev = torch.device(device)
-    model = CRN(6, size, widths).to(dev).eval().to(memory_format=torch.channels_last)
+    cfg = load_config(overrides=[f"data.size={size}", f"model.widths={widths}"])
+    model = build_model(cfg).to(dev).eval().to(memory_format=torch.channels_last)
     out = {"model": name, "size": size, "device": device}
     for batch in (1, 8):
         x = torch.rand(batch, 6, size, size, device=dev).contiguous(memory_format=torch.channels_last)
