@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from puppet.drive import RenderOptions
+from puppet.drive import DriverToEdges, RenderOptions
 from puppet.edges import edges_to_rgb
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh, crop, smooth_crop_boxes
@@ -86,21 +86,21 @@ def compose(output: np.ndarray, panel: int, driver_crop: np.ndarray | None = Non
     return np.concatenate(tiles, axis=1)
 
 
-def prepare_driver(renderer: Renderer, driver: Path, max_frames: int = 0, progress: Progress | None = None,
+def prepare_driver(drive: DriverToEdges, driver: Path, max_frames: int = 0, progress: Progress | None = None,
                    info=None) -> tuple[list[np.ndarray], int]:
-    """Landmarks of a whole driver clip, gaps filled, with the renderer calibrated on its neutral
-    (``renderer.options.neutral`` or its first frames) and its expression range measured.
+    """Landmarks of a whole driver clip, gaps filled, with ``drive`` calibrated on its neutral
+    (``drive.options.neutral`` or its first frames) and its expression range measured.
 
-    Returns (landmarks per frame, number of frames without a face). Used by animate and eval, so
-    a file is always driven the same way.
+    Returns (landmarks per frame, number of frames without a face). Used by animate, eval and
+    single-image training, so a file is always driven the same way.
     """
     lms = driver_landmarks(driver, max_frames, progress, info)
     lost = sum(lm is None for lm in lms)
     if lost == len(lms):
         raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
     filled = fill_lost(lms)
-    renderer.calibrate(pick_neutral(lms, renderer.options.neutral, driver))
-    renderer.observe(filled)
+    drive.calibrate(pick_neutral(lms, drive.options.neutral, driver))
+    drive.observe(filled)
     return filled, lost
 
 
@@ -119,7 +119,7 @@ def animate(driver: str | Path, model: str | Path, out: str | Path, options: Ren
         raise PuppetError(f"{model}: checkpoint has no target frame to paste into; retrain to use --paste-back")
     info = probe(driver)
     t0 = time.perf_counter()
-    filled, lost = prepare_driver(renderer, driver, max_frames, progress, info)
+    filled, lost = prepare_driver(renderer.driver, driver, max_frames, progress, info)
     boxes = smooth_crop_boxes(filled, scale=crop_scale) if side_by_side else None
     n = len(filled)
     use_audio = audio and info.has_audio

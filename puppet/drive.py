@@ -44,10 +44,6 @@ class RenderOptions:
     map_expression: bool = True
     neutral: int | None = None
 
-    @property
-    def free_expression(self) -> bool:
-        return not self.limit_expression
-
 
 class DriverToEdges:
     """Driver landmarks (478, 2), any pixel frame -> target landmarks and edge maps.
@@ -101,8 +97,7 @@ class DriverToEdges:
         """Driver landmarks at time t -> edge map (6, S, S) uint8."""
         return self.draw(self.landmarks(driver, t))
 
-    def clip(self, drivers: list[np.ndarray], fps: float, neutral: np.ndarray | None = None) -> np.ndarray:
-        """A whole driver clip (every frame's landmarks) -> edge maps (F, 6, S, S): calibrate, observe, draw."""
-        self.calibrate(neutral if neutral is not None else drivers[0])
-        self.observe(drivers)
+    def clip(self, drivers: list[np.ndarray], fps: float) -> np.ndarray:
+        """Every frame of a driver clip (calibrated and observed, see ``animate.prepare_driver``) ->
+        edge maps (F, 6, S, S), frame i at time i / fps."""
         return np.stack([self(lm, i / fps) for i, lm in enumerate(drivers)])

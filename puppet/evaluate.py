@@ -120,7 +120,7 @@ def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
     from puppet.animate import prepare_driver
 
     info = probe(driver, audio=False)
-    filled, _ = prepare_driver(renderer, driver, max_frames, info=info)
+    filled, _ = prepare_driver(renderer.driver, driver, max_frames, info=info)
     fps = info.fps
     edges = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
     gen = np.concatenate([renderer.generate(edges[i:i + 16]) for i in range(0, len(edges), 16)])

@@ -55,10 +55,6 @@ class Renderer:
         """Take driver landmarks (478, 2) as the driver's resting face; restart smoothing."""
         self.driver.calibrate(driver_neutral)
 
-    def observe(self, drivers: list[np.ndarray]) -> None:
-        """Measure a whole driver clip's expression range (files), so it maps onto the target's."""
-        self.driver.observe(drivers)
-
     def target_landmarks(self, driver: np.ndarray, t: float) -> np.ndarray:
         """Driver landmarks (478, 2) at time t (seconds) -> smoothed target landmarks in crop pixels."""
         return self.driver.landmarks(driver, t)

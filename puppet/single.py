@@ -47,15 +47,13 @@ def portrait_pose_limits(cfg: Config) -> PoseLimits:
 
 def driver_edges(driver: Path, portrait_landmarks: np.ndarray, cfg: Config, progress=None) -> np.ndarray:
     """Every driver frame's edge map (F, 6, S, S), retargeted onto the portrait, as ``animate`` draws it."""
-    from puppet.animate import driver_landmarks, fill_lost, pick_neutral
+    from puppet.animate import prepare_driver
 
     info = probe(driver, audio=False)
-    lms = driver_landmarks(driver, cfg.data.max_frames, progress, info)
-    if all(lm is None for lm in lms):
-        raise PuppetError(f"{driver}: no face found in any of its {len(lms)} frames")
     drive = DriverToEdges(portrait_landmarks, cfg.data.size, cfg.data.line_width, RenderOptions(),
                           portrait_pose_limits(cfg))
-    return drive.clip(fill_lost(lms), info.fps, neutral=pick_neutral(lms, None, driver))
+    filled, _ = prepare_driver(drive, driver, cfg.data.max_frames, progress, info)
+    return drive.clip(filled, info.fps)
 
 
 def train_single_image(image: str | Path, driver: str | Path, run_dir: str | Path, cfg: Config,

@@ -45,7 +45,7 @@ def test_training_edges_equal_what_the_renderer_draws(tmp_path, media):
     st = load_checkpoint(tmp_path / "run")
     trained_on = driver_edges(driver, st["meta"]["neutral_landmarks"].numpy(), cfg)
     renderer = Renderer(st, device="cpu")
-    filled, _ = prepare_driver(renderer, driver, cfg.data.max_frames)
+    filled, _ = prepare_driver(renderer.driver, driver, cfg.data.max_frames)
     fps = probe(driver, audio=False).fps
     drawn = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
     assert trained_on.shape == drawn.shape == (cfg.data.max_frames, 6, 32, 32)

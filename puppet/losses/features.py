@@ -38,7 +38,6 @@ class FeatureSet(nn.Module):
             raise ValueError(f"VGG layers {self.vgg_layers} need a VGG extractor")
         self.vgg = vgg if self.vgg_layers else None
         self.patches = {n: parse_patch_layer(n) for n in patch_layers}
-        self.layers = list(layers)
 
     @property
     def weights_name(self) -> str:

@@ -7,8 +7,6 @@ caller and passed in.
 
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import nn
 
@@ -18,7 +16,6 @@ from puppet.losses.contextual import contextual_loss_layers
 from puppet.losses.perceptual import gram_loss, perceptual_loss
 from puppet.losses.pixel import l1_loss, l2_loss, lowpass_l1_loss
 
-log = logging.getLogger("puppet")
 Features = dict[str, torch.Tensor]
 
 
