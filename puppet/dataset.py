@@ -84,8 +84,13 @@ def smooth_track(landmarks: list[np.ndarray], fps: float, min_cutoff: float, bet
 
 
 def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: Progress | None = None,
-            force: bool = False) -> Extraction:
-    """Extract (or reuse) a target video's training data into ``out_dir``."""
+            force: bool = False, detector=None) -> Extraction:
+    """Extract (or reuse) a target video's training data into ``out_dir``.
+
+    ``detector``: anything with ``detect(rgb) -> (478, 2) | None`` used as a context
+    manager, e.g. :class:`puppet.landmarks.ReplayedLandmarks`; default a MediaPipe
+    :class:`FaceMesh` in video mode.
+    """
     video = Path(video)
     out_dir = Path(out_dir)
     info = probe(video, audio=False)
@@ -94,7 +99,7 @@ def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: P
         return load_extraction(out_dir)
     total = min(info.frame_count, cfg.max_frames) if cfg.max_frames else info.frame_count
     kept, lms, skipped = [], [], []
-    with FaceMesh(video=True) as mesh:
+    with detector if detector is not None else FaceMesh(video=True) as mesh:
         for i, frame in enumerate(read_frames(video, cfg.max_frames, info)):
             lm = mesh.detect(frame)
             if lm is None:

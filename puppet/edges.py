@@ -18,18 +18,10 @@ PART_COLORS = ((255, 255, 255), (255, 170, 0), (0, 200, 255), (0, 255, 120), (25
 
 @functools.lru_cache(maxsize=1)
 def part_connections() -> dict[str, np.ndarray]:
-    """{part: (K, 2) int array of landmark index pairs}, from MediaPipe's connection sets."""
-    from mediapipe.python.solutions import face_mesh_connections as c
+    """{part: (K, 2) int array of landmark index pairs} (MediaPipe's connection sets, see face_parts)."""
+    from puppet.face_parts import CONNECTIONS
 
-    groups = {
-        "face_oval": [c.FACEMESH_FACE_OVAL],
-        "brows": [c.FACEMESH_LEFT_EYEBROW, c.FACEMESH_RIGHT_EYEBROW],
-        "eyes": [c.FACEMESH_LEFT_EYE, c.FACEMESH_RIGHT_EYE],
-        "irises": [c.FACEMESH_LEFT_IRIS, c.FACEMESH_RIGHT_IRIS],
-        "nose": [c.FACEMESH_NOSE],
-        "lips": [c.FACEMESH_LIPS],
-    }
-    return {k: np.array(sorted(set().union(*v)), dtype=np.int64) for k, v in groups.items()}
+    return {k: np.array(CONNECTIONS[k], dtype=np.int64) for k in PARTS}
 
 
 def draw_edges(lm: np.ndarray, size: int, line_width: int = 1) -> np.ndarray:

@@ -74,6 +74,42 @@ class FaceMesh:
         self.close()
 
 
+class ReplayedLandmarks:
+    """A recorded landmark track in place of :class:`FaceMesh`: ``detect`` returns the next frame's.
+
+    ``track`` is (N, 478, 2) float32 source pixels with NaN rows where no face was
+    found (what :func:`record_track` writes). It lets a machine without MediaPipe
+    (a GPU server, a test) run the same extraction; the frame passed to ``detect``
+    is ignored, so frames must come in the recorded order.
+    """
+
+    def __init__(self, track: np.ndarray):
+        self.track = np.asarray(track, dtype=np.float32)
+        self._i = 0
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray | None:
+        if self._i >= len(self.track):
+            raise ValueError(f"the recorded track has {len(self.track)} frames; asked for frame {self._i + 1}")
+        lm = self.track[self._i]
+        self._i += 1
+        return None if np.isnan(lm).any() else lm.copy()
+
+    def __enter__(self) -> "ReplayedLandmarks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def record_track(frames, detector) -> np.ndarray:
+    """Run ``detector.detect`` over RGB frames -> (N, 478, 2) float32, NaN rows where no face was found."""
+    out = []
+    for frame in frames:
+        lm = detector.detect(frame)
+        out.append(np.full((N_LANDMARKS, 2), np.nan, np.float32) if lm is None else lm)
+    return np.stack(out) if out else np.zeros((0, N_LANDMARKS, 2), np.float32)
+
+
 class OneEuroFilter:
     """One Euro filter (Casiez et al. 2012) on arrays of any shape.
 

@@ -8,7 +8,7 @@ import pytest
 from puppet.config import DataConfig
 from puppet.dataset import extract, is_cached, split
 from puppet.errors import PuppetError
-from puppet.landmarks import N_LANDMARKS
+from puppet.landmarks import N_LANDMARKS, FaceMesh, ReplayedLandmarks, record_track
 from puppet.video import read_frames
 from tests.conftest import MEDIA, make_video, need_shared
 
@@ -64,3 +64,21 @@ def test_split_holds_out_the_end():
     assert list(tr) == list(range(8)) and list(va) == [8, 9]
     tr, va = split(3, 0.0)
     assert len(va) == 0 and len(tr) == 3
+
+
+def test_replayed_track_gives_the_same_extraction(tmp_path, media):
+    """A track recorded here replays on a machine without MediaPipe: same crops, edges, skipped frames."""
+    real = list(read_frames(need_shared(MEDIA / "drivers" / "smile_man_short.mp4"), 6))
+    frames = real[:3] + [np.zeros_like(real[0])] + real[3:]
+    video = make_video(tmp_path / "mixed.mp4", frames)
+    with FaceMesh(video=True) as mesh:
+        track = record_track(read_frames(video), mesh)
+    assert track.shape == (7, N_LANDMARKS, 2) and np.isnan(track[3]).all() and not np.isnan(track[:3]).any()
+    cfg = DataConfig(size=32)
+    live = extract(video, tmp_path / "live", cfg)
+    replayed = extract(video, tmp_path / "replay", cfg, detector=ReplayedLandmarks(track))
+    assert replayed.manifest["kept"] == live.manifest["kept"] == [0, 1, 2, 4, 5, 6]
+    np.testing.assert_allclose(replayed.landmarks, live.landmarks, atol=0.5)
+    assert np.abs(replayed.frames.astype(int) - live.frames).mean() < 2
+    with pytest.raises(ValueError, match="recorded track has 2 frames"):
+        extract(video, tmp_path / "short", cfg, detector=ReplayedLandmarks(track[:2]))

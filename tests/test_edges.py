@@ -38,3 +38,23 @@ def test_lines_follow_landmarks():
 def test_rgb_preview():
     img = edges_to_rgb(draw_edges(_synthetic_landmarks(32), 32))
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8 and img.max() > 0
+
+
+def test_connections_are_mediapipes_and_need_no_mediapipe():
+    """The copied index pairs equal MediaPipe's sets, and drawing works where MediaPipe is absent."""
+    import subprocess
+    import sys
+
+    from mediapipe.python.solutions import face_mesh_connections as c
+
+    groups = {"face_oval": [c.FACEMESH_FACE_OVAL], "brows": [c.FACEMESH_LEFT_EYEBROW, c.FACEMESH_RIGHT_EYEBROW],
+              "eyes": [c.FACEMESH_LEFT_EYE, c.FACEMESH_RIGHT_EYE],
+              "irises": [c.FACEMESH_LEFT_IRIS, c.FACEMESH_RIGHT_IRIS],
+              "nose": [c.FACEMESH_NOSE], "lips": [c.FACEMESH_LIPS]}
+    conn = part_connections()
+    for part, sets in groups.items():
+        assert sorted(map(tuple, conn[part].tolist())) == sorted(set().union(*sets)), part
+    code = ("import sys; sys.modules['mediapipe'] = None; import numpy as np; from puppet.edges import draw_edges; "
+            "lm = np.random.default_rng(0).uniform(8, 56, (478, 2)); print(int(draw_edges(lm, 64).max()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "255"

@@ -1,0 +1,147 @@
+"""Train on a lent GPU machine that has no MediaPipe: record here, replay there.
+
+A GPU server of this project's workplace has PyTorch but no MediaPipe and no
+``../shared``. This recipe splits a real training run in two:
+
+    # here (MediaPipe, ../shared): landmark track, the clip and fp16 VGG weights into a job folder
+    python pipelines/gpu_run.py prepare --target ../shared/media/targets/glasses_man.mp4 --job out/gpujob
+    # there (PYTHONPATH=.): replay the track, train each variant for --minutes, then write each run's
+    # metrics and samples, and the best variant's model (by held-out PSNR) as a half-precision
+    # checkpoint in pieces of < 16 MiB, into --out. Variants train at the same time and share the
+    # GPU (each gets fewer steps): give one variant for a figure that stands for a solo run.
+    PYTHONPATH=. python3 pipelines/gpu_run.py train --job out/gpujob --out $OUT --minutes 5 --variant default=
+    PYTHONPATH=. python3 pipelines/gpu_run.py train --job out/gpujob --out $OUT --minutes 5 \
+        --variant default= --variant baseline=--loss,baseline --variant lr2e-4=--set,train.lr=0.0002
+    # here again: join the pieces and evaluate with `puppet eval` (landmark metrics need MediaPipe)
+    python pipelines/gpu_run.py join --parts DIR --out runs/gpu_default/checkpoint.pt
+
+Only puppet's public API (extraction with a replayed detector, checkpoints) and CLI are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from puppet.checkpoint import load_checkpoint
+from puppet.config import load_config
+from puppet.dataset import extract
+from puppet.landmarks import FaceMesh, ReplayedLandmarks, record_track
+from puppet.losses.vgg import resolve_weights
+from puppet.utils import write_json
+from puppet.video import read_frames
+
+PART = 15 * 2**20  # the device tool returns files of at most 16 MiB
+
+
+def prepare(target: Path, job: Path) -> None:
+    job.mkdir(parents=True, exist_ok=True)
+    with FaceMesh(video=True) as mesh:
+        track = record_track(read_frames(target), mesh)
+    np.save(job / f"{target.stem}.track.npy", track)
+    shutil.copy(target, job / target.name)
+    _, vgg = resolve_weights("vgg16-hed")
+    state = torch.load(vgg, map_location="cpu", weights_only=True)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, job / "vgg16_fp16.pth")
+    print(f"{job}: {len(track)} frames ({int(np.isnan(track[:, 0, 0]).sum())} without a face), clip, fp16 VGG")
+
+
+def train(job: Path, out: Path, minutes: float, config: str, variants: list[str], runs: Path,
+          device: str = "cuda") -> None:
+    video = next(p for p in job.iterdir() if p.suffix in (".mp4", ".avi", ".mov"))
+    track = np.load(job / f"{video.stem}.track.npy")
+    env = dict(os.environ, PUPPET_VGG16_WEIGHTS=str((job / "vgg16_fp16.pth").resolve()))
+    procs = {}
+    for spec in variants:
+        name, _, args = spec.partition("=")
+        run = runs / name
+        cfg = load_config(config)
+        extract(video, run / "data", cfg.data, detector=ReplayedLandmarks(track))
+        cmd = [sys.executable, "-m", "puppet", "train", "--target", str(video), "--out", str(run),
+               "--config", config, "--minutes", str(minutes), "--device", device] + [a for a in args.split(",") if a]
+        log = open(out / f"{name}.log", "w")
+        procs[name] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), run, time.time())
+    summary = {}
+    for name, (proc, run, t0) in procs.items():
+        rc = proc.wait()
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] \
+            if (run / "metrics.jsonl").is_file() else []
+        last = rows[-1] if rows else {}
+        summary[name] = {"rc": rc, "wall_s": round(time.time() - t0, 1), "last": last,
+                         "best_val_psnr": max((r.get("val_psnr", 0) for r in rows), default=None)}
+        shutil.copy(run / "config.yaml", out / f"{name}_config.yaml") if (run / "config.yaml").is_file() else None
+        (out / f"{name}_metrics.jsonl").write_text((run / "metrics.jsonl").read_text()) if rows else None
+        samples = sorted((run / "samples").glob("step_*.png"))
+        for s in samples[-1:] + samples[len(samples) // 2: len(samples) // 2 + 1]:
+            shutil.copy(s, out / f"{name}_{s.name}")
+    write_json(out / "summary.json", summary)
+    print(json.dumps(summary, indent=1))
+    scored = [(r["last"].get("val_psnr", -1.0), n) for n, r in summary.items()]
+    best = max(scored)[1] if scored else variants[0].partition("=")[0]
+    print(f"exporting {best}")
+    _export_half(runs / best / "checkpoint.pt", out / "parts")
+
+
+def _export_half(ckpt: Path, parts: Path) -> None:
+    """Model-only, half-precision copy of a checkpoint, split into pieces under 16 MiB."""
+    if not ckpt.is_file():
+        print(f"{ckpt}: no checkpoint to export")
+        return
+    state = load_checkpoint(ckpt)
+    state["optimizer"] = None
+    state["model"] = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()}
+    parts.mkdir(parents=True, exist_ok=True)
+    tmp = parts / "model.pt"
+    torch.save(state, tmp)
+    data = tmp.read_bytes()
+    tmp.unlink()
+    for i in range(0, len(data), PART):
+        (parts / f"model.pt.{i // PART:02d}").write_bytes(data[i:i + PART])
+
+
+def join(parts: Path, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"".join(p.read_bytes() for p in sorted(parts.glob("model.pt.*"))))
+    state = load_checkpoint(out)
+    print(f"{out}: step {state['step']}, {sum(v.numel() for v in state['model'].values()) / 1e6:.1f}M parameters")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--target", type=Path, required=True)
+    p.add_argument("--job", type=Path, required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--job", type=Path, required=True)
+    t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--runs", type=Path, default=Path("/tmp/puppet_runs"))
+    t.add_argument("--minutes", type=float, default=5.0)
+    t.add_argument("--config", default="configs/gpu.yaml")
+    t.add_argument("--device", default="cuda")
+    t.add_argument("--variant", action="append", required=True,
+                   help="NAME=ARGS: extra puppet-train options, comma-separated (e.g. baseline=--loss,baseline)")
+    j = sub.add_parser("join")
+    j.add_argument("--parts", type=Path, required=True)
+    j.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    if a.cmd == "prepare":
+        prepare(a.target, a.job)
+    elif a.cmd == "train":
+        a.out.mkdir(parents=True, exist_ok=True)
+        train(a.job, a.out, a.minutes, a.config, a.variant, a.runs, a.device)
+    else:
+        join(a.parts, a.out)
+
+
+if __name__ == "__main__":
+    main()
