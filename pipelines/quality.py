@@ -6,7 +6,8 @@ For each target video (default: every clip in <shared>/targets), through the pub
 1. ``puppet train`` with the default config (or --config / --loss / --set) for a fixed
    wall-clock budget (--minutes, default 10);
 2. ``puppet eval`` with each driver (default: talking_man, smile_man_short): held-out PSNR,
-   SSIM, sharpness, landmark error, mouth/eye correlation with the driver, jitter;
+   SSIM, sharpness, landmark error, mouth/eye correlation with the driver, jitter
+   (also per unit of landmark motion in the still stretches);
 3. ``puppet animate --side-by-side`` with each driver, for the sheet.
 
 It prints one table (a row per target and driver) and writes, under --out,
@@ -36,7 +37,8 @@ COLUMNS = [("self_reenactment", "psnr", "PSNR dB", "{:.2f}"), ("self_reenactment
            ("cross_reenactment", "eye_opening_correlation", "eye r", "{:.2f}"),
            ("cross_reenactment", "identity_shape_distance_output", "shape out", "{:.3f}"),
            ("cross_reenactment", "identity_shape_distance_driver", "shape drv", "{:.3f}"),
-           ("stability", "jitter_ratio", "jitter/real", "{:.2f}")]
+           ("stability", "jitter_ratio", "jitter/real", "{:.2f}"),
+           ("stability", "jitter_ratio_per_motion", "per motion", "{:.2f}")]
 
 
 def run(cmd: list[str], quiet: bool = False) -> None:
@@ -125,6 +127,10 @@ def main() -> int:
             st = rep.get("stability", {})
             if st.get("jitter_real_target"):
                 st["jitter_ratio"] = st["jitter_output"] / st["jitter_real_target"]
+                # the same ratio per unit of landmark motion in the still stretches (driver's, target's)
+                if st.get("motion_driver_still") and st.get("motion_target_still"):
+                    motion = st["motion_driver_still"] / st["motion_target_still"]
+                    st["jitter_ratio_per_motion"] = st["jitter_ratio"] / motion
             rep["steps"] = metrics[-1]["step"]
             summary[key] = rep
             run([puppet, "animate", "--model", str(model), "--driver", str(driver), "--out", str(video),

@@ -13,7 +13,9 @@
   landmark shape from the target's neutral shape (and, for scale, the
   driver's own distance from it).
 * **Temporal stability**: mean absolute frame-to-frame change of the output in
-  still stretches of the driver, beside the same measure on the real target.
+  still stretches of the driver, beside the same measure on the real target,
+  and the landmark motion in those stretches (driver's and target's), since a
+  driver that moves more while "still" rightly moves the output more.
 """
 
 from __future__ import annotations
@@ -153,21 +155,28 @@ def _frame_change(frames: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(f, axis=0)).mean(axis=(1, 2, 3))
 
 
+def landmark_motion(lms: list[np.ndarray]) -> np.ndarray:
+    """For consecutive pairs: mean landmark displacement in units of the inter-ocular distance."""
+    return np.asarray([np.linalg.norm(b - a, axis=1).mean() / iod(a) for a, b in zip(lms[:-1], lms[1:])])
+
+
 def still_mask(lms: list[np.ndarray], threshold: float = 0.01) -> np.ndarray:
     """For consecutive pairs: True where the landmarks barely moved (mean motion < threshold x IOD)."""
-    motion = [np.linalg.norm(b - a, axis=1).mean() / iod(a) for a, b in zip(lms[:-1], lms[1:])]
-    return np.asarray(motion) < threshold
+    return landmark_motion(lms) < threshold
 
 
 def stability(driver_lms: list[np.ndarray], output: np.ndarray, data) -> dict:
-    drv_still = still_mask(driver_lms)
-    out_change = _frame_change(output)
-    tgt_still = still_mask(list(data.landmarks))
-    tgt_change = _frame_change(data.frames)
+    def mean(x, m):
+        return float(x[m].mean()) if m.any() else float("nan")
+
+    drv_motion, tgt_motion = landmark_motion(driver_lms), landmark_motion(list(data.landmarks))
+    drv_still, tgt_still = drv_motion < 0.01, tgt_motion < 0.01
     return {"still_pairs_driver": int(drv_still.sum()),
-            "jitter_output": float(out_change[drv_still].mean()) if drv_still.any() else float("nan"),
+            "jitter_output": mean(_frame_change(output), drv_still),
+            "motion_driver_still": mean(drv_motion, drv_still),
             "still_pairs_target": int(tgt_still.sum()),
-            "jitter_real_target": float(tgt_change[tgt_still].mean()) if tgt_still.any() else float("nan")}
+            "jitter_real_target": mean(_frame_change(data.frames), tgt_still),
+            "motion_target_still": mean(tgt_motion, tgt_still)}
 
 
 def contact_sheet(gen: np.ndarray, real: np.ndarray, scores: np.ndarray, n: int = 4) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
-from puppet.evaluate import contact_sheet, evaluate, iod, openings, still_mask
+from puppet.evaluate import contact_sheet, evaluate, iod, landmark_motion, openings, still_mask
 from tests.conftest import MEDIA
 
 runner = CliRunner()
@@ -33,6 +33,9 @@ def test_still_mask():
     b = a + 0.01  # tiny motion
     c = a + 5.0  # big motion
     assert still_mask([a, b, c]).tolist() == [True, False]
+    d = a.copy()
+    d[:, 0] += 0.5 * iod(a)  # every landmark moves half an inter-ocular distance
+    np.testing.assert_allclose(landmark_motion([a, d, d]), [0.5, 0.0], atol=1e-6)
 
 
 def test_contact_sheet_orders_worst_then_best():
@@ -63,7 +66,9 @@ def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     ratio = float(laplacian_variance(gen).mean() / laplacian_variance(real).mean())
     assert s["sharpness_ratio"] == pytest.approx(ratio, rel=1e-5)
     assert rep.cross_reenactment["frames"] == 10
-    assert {"jitter_output", "jitter_real_target"} <= set(rep.stability)
+    st = rep.stability
+    assert {"jitter_output", "jitter_real_target", "motion_driver_still", "motion_target_still"} <= set(st)
+    assert st["still_pairs_target"] == 0 or 0 <= st["motion_target_still"] < 0.01
     assert (tmp_path / "sheet.png").is_file()
 
 
