@@ -151,6 +151,8 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (train.device)."),
     set_: SetOpt = None,
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+    init: Optional[Path] = typer.Option(None, help="Start from this model's weights (a run folder of the same "
+                                                   "architecture, e.g. a puppet of someone else; train.init)."),
 ):
     """Train a CRN that renders the target from face edge maps (CX + perceptual losses).
 
@@ -170,7 +172,8 @@ def train(
     source = target or image
     run_dir = out or Path("runs") / source.stem
     extra: dict = {"train": {}}
-    for key, value in (("steps", steps), ("max_minutes", minutes), ("device", device)):
+    for key, value in (("steps", steps), ("max_minutes", minutes), ("device", device),
+                       ("init", str(init) if init else None)):
         if value is not None:
             extra["train"][key] = value
     if resume and config is None and (run_dir / "config.yaml").is_file():

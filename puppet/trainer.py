@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from puppet.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from puppet.checkpoint import CHECKPOINT_NAME, load_checkpoint, resolve_checkpoint, save_checkpoint
 from puppet.config import Config, config_from_dict, save_config
 from puppet.edges import edges_to_rgb
 from puppet.errors import PuppetError
@@ -173,6 +173,8 @@ def open_run(run_dir: Path, cfg: Config, resume: bool, write: bool = True) -> di
     elif ckpt_path.exists():
         raise PuppetError(f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
                           "or choose another --out")
+    elif cfg.train.init:
+        resolve_checkpoint(cfg.train.init)  # a missing --init model fails before the run folder exists
     if write:
         ensure_dir(run_dir)
         save_config(cfg, run_dir / "config.yaml")
@@ -228,8 +230,29 @@ def _build(cfg: Config, device: torch.device, task: Task, dist: Dist, state: dic
         net.load_state_dict(state["model"])
         if state.get("optimizer"):
             opt.load_state_dict(state["optimizer"])
+    elif cfg.train.init:
+        _load_init(net, cfg, task.kind)
     # Targets keyed by an integer never change (frames of the target clip): compute their features once.
     return _Parts(net, model, Objective(cfg.loss, features, cache=cfg.train.cache_targets), opt)
+
+
+def _load_init(net: nn.Module, cfg: Config, kind: str) -> None:
+    """Copy the weights of ``train.init`` (same architecture) into ``net``; PuppetError if it does not fit."""
+    init = load_checkpoint(cfg.train.init)
+    other = config_from_dict(init["config"])
+    if init.get("kind", "puppet") != kind or (other.model, other.data.size) != (cfg.model, cfg.data.size):
+        raise PuppetError(f"{cfg.train.init}: --init model has another architecture (model settings or "
+                          "data.size differ); train with the same config as that model")
+    net.load_state_dict(init["model"])
+    log.info("initialised from %s (step %d)", cfg.train.init, init["step"])
+
+
+def lr_factor(progress: float, decay_fraction: float) -> float:
+    """Learning-rate multiplier at ``progress`` in [0, 1] of a run: 1, then linear to 0 over the last
+    ``decay_fraction`` (a short run ends on a low rate, which settles the weights it has)."""
+    if decay_fraction <= 0:
+        return 1.0
+    return float(min(1.0, max(0.0, (1.0 - progress) / decay_fraction)))
 
 
 def _train_step(p: _Parts, cfg: Config, device: torch.device, task: Task, step: int, dist: Dist) -> dict:
@@ -277,6 +300,12 @@ def optimise(run_dir: Path, cfg: Config, device: torch.device, task: Task, state
     p.model.train()
     with StopFlag() as stop:
         while step < cfg.train.steps:
+            if cfg.train.lr_decay_fraction > 0:
+                progress = step / cfg.train.steps
+                if deadline is not None and dist.world == 1:  # DDP ranks must agree: steps only there
+                    progress = max(progress, (time.perf_counter() - t0) / (deadline - t0))
+                for group in p.opt.param_groups:
+                    group["lr"] = cfg.train.lr * lr_factor(progress, cfg.train.lr_decay_fraction)
             terms = _train_step(p, cfg, device, task, step, dist)
             step += 1
             if on_step:

@@ -15,7 +15,9 @@ def _ident(x):
 
 
 def test_objective_terms_and_warmup():
+    # warm-up with the main pixel and perceptual weights (empty warmup_weights; the default's is L1 alone)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", ["loss.cx_weight=1", "loss.l1_weight=10",
+                                                        "loss.warmup_weights={}",
                                                         "loss.cx_layers={conv3_2: 1.0, conv4_2: 1.0}"]).loss
     obj = Objective(cfg, _ident)
     x, y = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8)
@@ -36,7 +38,7 @@ def test_lowpass_l1_term_and_known_answer():
     assert lowpass_l1_loss(x, y, 8).item() == pytest.approx(0.25)
     assert lowpass_l1_loss(x, y, 1).item() == pytest.approx(0.25)  # mean |x - y| too
     cfg = load_config(overrides=["loss.l1_low_weight=4", "loss.l1_weight=0", "loss.cx_weight=0",
-                                 "loss.p_weight=0", "loss.l1_low_factor=8"]).loss
+                                 "loss.p_weight=0", "loss.l1_low_factor=8", "loss.warmup_weights={}"]).loss
     _, terms = Objective(cfg, None)(x, y, step=0)
     assert terms == {"l1_low": pytest.approx(1.0)}
 
@@ -65,7 +67,10 @@ def test_cached_target_features_equal_fresh_ones_and_are_computed_once():
 
 
 def test_all_zero_weights_is_an_error():
-    cfg = load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0"]).loss
+    with pytest.raises(PuppetError, match="every loss weight is 0"):  # found when the config loads
+        load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0"])
+    # a warm-up with nothing in it
+    cfg = load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.warmup_weights={l1: 0.0}"]).loss
     with pytest.raises(PuppetError, match="every loss weight is 0"):
         Objective(cfg, None)(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8), step=0)
 

@@ -93,3 +93,39 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path, media):
                          timeout=120)
     assert res.returncode == 0, res.stderr
     assert load_checkpoint(run)["step"] == step + 2
+
+
+def test_lr_factor_known_answers():
+    from puppet.trainer import lr_factor
+
+    assert [lr_factor(p, 0.0) for p in (0.0, 0.5, 1.0)] == [1.0, 1.0, 1.0]
+    assert [lr_factor(p, 0.2) for p in (0.0, 0.8, 0.9, 1.0)] == pytest.approx([1.0, 1.0, 0.5, 0.0])
+    with pytest.raises(PuppetError, match="lr_decay_fraction"):
+        _cfg("train.lr_decay_fraction=1.5")
+
+
+def test_lr_decays_over_the_last_part_and_resumes_exactly(tmp_path, media):
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    extra = ("train.lr_decay_fraction=0.5", "train.lr=0.001")
+    full = train(video, tmp_path / "full", _cfg("train.steps=4", *extra))
+    a = load_checkpoint(full.run_dir)
+    # the last step (index 3 of 4, progress 0.75) ran at (1 - 0.75) / 0.5 of the rate
+    assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0005)
+    train(video, tmp_path / "part", _cfg("train.steps=2", *extra))
+    # a 2-step run decays over its own last half; resuming to 4 steps follows the 4-step schedule
+    b = load_checkpoint(train(video, tmp_path / "part", _cfg("train.steps=4", *extra), resume=True).run_dir)
+    assert b["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0005)
+
+
+def test_init_starts_from_another_model(tmp_path, tiny_run, media):
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    res = train(video, tmp_path / "ft", _cfg("train.steps=1", "train.lr=0", f"train.init={tiny_run}"))
+    a, b = load_checkpoint(tiny_run), load_checkpoint(res.run_dir)
+    assert b["step"] == 1 and b["config"]["train"]["init"] == str(tiny_run)
+    for k in a["model"]:  # lr 0: the weights are the init model's
+        torch.testing.assert_close(a["model"][k], b["model"][k])
+    with pytest.raises(PuppetError, match="model not found"):
+        train(video, tmp_path / "missing", _cfg(f"train.init={tmp_path / 'nope'}"))
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(PuppetError, match="another architecture"):
+        train(video, tmp_path / "other", _cfg("model.widths=[8, 8, 8]", f"train.init={tiny_run}"))
