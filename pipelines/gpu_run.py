@@ -16,6 +16,8 @@ A GPU server of this project's workplace has PyTorch but no MediaPipe and no
     python pipelines/gpu_run.py join --parts DIR --out runs/gpu_default/checkpoint.pt
 
 Only puppet's public API (extraction with a replayed detector, checkpoints) and CLI are used.
+Every variant is extracted with the --config's data settings: a variant that changes them would
+need MediaPipe there.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from puppet.config import load_config
 from puppet.dataset import extract
 from puppet.landmarks import FaceMesh, ReplayedLandmarks, record_track
 from puppet.losses.vgg import resolve_weights
-from puppet.utils import write_json
+from puppet.utils import atomic_path, write_json
 from puppet.video import read_frames
 
 PART = 15 * 2**20  # the device tool returns files of at most 16 MiB
@@ -68,18 +70,18 @@ def train(job: Path, out: Path, minutes: float, config: str, variants: list[str]
         extract(video, run / "data", cfg.data, detector=ReplayedLandmarks(track))
         cmd = [sys.executable, "-m", "puppet", "train", "--target", str(video), "--out", str(run),
                "--config", config, "--minutes", str(minutes), "--device", device] + [a for a in args.split(",") if a]
-        log = open(out / f"{name}.log", "w")
-        procs[name] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), run, time.time())
+        with open(out / f"{name}.log", "w") as log:  # the child keeps its own copy of the handle
+            procs[name] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), run, time.time())
     summary = {}
     for name, (proc, run, t0) in procs.items():
         rc = proc.wait()
-        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] \
-            if (run / "metrics.jsonl").is_file() else []
-        last = rows[-1] if rows else {}
-        summary[name] = {"rc": rc, "wall_s": round(time.time() - t0, 1), "last": last,
+        metrics = run / "metrics.jsonl"
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
+        summary[name] = {"rc": rc, "wall_s": round(time.time() - t0, 1), "last": rows[-1] if rows else {},
                          "best_val_psnr": max((r.get("val_psnr", 0) for r in rows), default=None)}
-        shutil.copy(run / "config.yaml", out / f"{name}_config.yaml") if (run / "config.yaml").is_file() else None
-        (out / f"{name}_metrics.jsonl").write_text((run / "metrics.jsonl").read_text()) if rows else None
+        for src, dst in ((run / "config.yaml", f"{name}_config.yaml"), (metrics, f"{name}_metrics.jsonl")):
+            if src.is_file():
+                shutil.copy(src, out / dst)
         samples = sorted((run / "samples").glob("step_*.png"))
         for s in samples[-1:] + samples[len(samples) // 2: len(samples) // 2 + 1]:
             shutil.copy(s, out / f"{name}_{s.name}")
@@ -110,7 +112,8 @@ def _export_half(ckpt: Path, parts: Path) -> None:
 
 def join(parts: Path, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(b"".join(p.read_bytes() for p in sorted(parts.glob("model.pt.*"))))
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(b"".join(p.read_bytes() for p in sorted(parts.glob("model.pt.*"))))
     state = load_checkpoint(out)
     print(f"{out}: step {state['step']}, {sum(v.numel() for v in state['model'].values()) / 1e6:.1f}M parameters")
 
