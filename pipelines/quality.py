@@ -63,10 +63,11 @@ def sheets(eval_sheet: Path, videos: list[Path], size: int) -> tuple[np.ndarray,
     from puppet.utils import read_image, tile
 
     top = read_image(eval_sheet)  # rows of (generated over real) pairs: worst row, best row
-    rows = [[f[::2, ::2] for f in moments(v)] for v in videos]  # half size: 4 moments side by side
+    frames = [moments(v) for v in videos]
+    rows = [[f[::2, ::2] for f in fs] for fs in frames]  # half size: 4 moments side by side
     full = tile([[top]] + rows)
     generated = [top[0:size], top[2 * size:3 * size]]  # the generated halves of both rows
-    drive = [f[:, PANEL:][::2, ::2] for f in moments(videos[0])]  # edge map | puppet, driver panel left out
+    drive = [f[:, PANEL:][::2, ::2] for f in frames[0]]  # edge map | puppet, driver panel left out
     return full, tile([[g] for g in generated] + [drive])
 
 

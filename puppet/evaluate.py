@@ -41,6 +41,7 @@ log = logging.getLogger("puppet")
 DETECT_SIDE = 256  # generated crops are upscaled to this before landmark detection
 MOUTH = (13, 14)  # inner lip midpoints
 EYES = ((159, 145), (386, 374))  # upper/lower lid midpoints, left and right
+STILL_MOTION = 0.01  # a "still" pair of frames: mean landmark motion below this many IODs
 
 
 @dataclass
@@ -160,17 +161,12 @@ def landmark_motion(lms: list[np.ndarray]) -> np.ndarray:
     return np.asarray([np.linalg.norm(b - a, axis=1).mean() / iod(a) for a, b in zip(lms[:-1], lms[1:])])
 
 
-def still_mask(lms: list[np.ndarray], threshold: float = 0.01) -> np.ndarray:
-    """For consecutive pairs: True where the landmarks barely moved (mean motion < threshold x IOD)."""
-    return landmark_motion(lms) < threshold
-
-
 def stability(driver_lms: list[np.ndarray], output: np.ndarray, data) -> dict:
     def mean(x, m):
         return float(x[m].mean()) if m.any() else float("nan")
 
     drv_motion, tgt_motion = landmark_motion(driver_lms), landmark_motion(list(data.landmarks))
-    drv_still, tgt_still = drv_motion < 0.01, tgt_motion < 0.01
+    drv_still, tgt_still = drv_motion < STILL_MOTION, tgt_motion < STILL_MOTION
     return {"still_pairs_driver": int(drv_still.sum()),
             "jitter_output": mean(_frame_change(output), drv_still),
             "motion_driver_still": mean(drv_motion, drv_still),

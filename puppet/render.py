@@ -61,7 +61,7 @@ class Renderer:
 
     def edges(self, driver: np.ndarray, t: float) -> np.ndarray:
         """Driver landmarks -> target edge map (6, S, S) uint8."""
-        return self.draw(self.target_landmarks(driver, t))
+        return self.driver(driver, t)
 
     @torch.inference_mode()
     def generate(self, edges: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
-from puppet.evaluate import contact_sheet, evaluate, iod, landmark_motion, openings, still_mask
+from puppet.evaluate import STILL_MOTION, contact_sheet, evaluate, iod, landmark_motion, openings
 from tests.conftest import MEDIA
 
 runner = CliRunner()
@@ -28,11 +28,11 @@ def test_openings_known_answer():
     assert abs(mouth - 0.3) < 1e-5 and abs(eyes - 0.15) < 1e-5
 
 
-def test_still_mask():
+def test_landmark_motion_and_still_threshold():
     a = _face()
     b = a + 0.01  # tiny motion
     c = a + 5.0  # big motion
-    assert still_mask([a, b, c]).tolist() == [True, False]
+    assert (landmark_motion([a, b, c]) < STILL_MOTION).tolist() == [True, False]
     d = a.copy()
     d[:, 0] += 0.5 * iod(a)  # every landmark moves half an inter-ocular distance
     np.testing.assert_allclose(landmark_motion([a, d, d]), [0.5, 0.0], atol=1e-6)
@@ -68,7 +68,7 @@ def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     assert rep.cross_reenactment["frames"] == 10
     st = rep.stability
     assert {"jitter_output", "jitter_real_target", "motion_driver_still", "motion_target_still"} <= set(st)
-    assert st["still_pairs_target"] == 0 or 0 <= st["motion_target_still"] < 0.01
+    assert st["still_pairs_target"] == 0 or 0 <= st["motion_target_still"] < STILL_MOTION
     assert (tmp_path / "sheet.png").is_file()
 
 
