@@ -27,7 +27,9 @@ class DataConfig:
     val_fraction: float = 0.2  # last part of the clip held out for validation
     max_frames: int = 0  # 0 = every frame
     smooth_min_cutoff: float = 3.0  # One Euro filter at rest, Hz (lower = smoother)
-    smooth_beta: float = 10.0  # raises the cutoff with speed (face sizes/s) so edges do not lag the mouth
+    # Raises the cutoff with speed (face sizes/s) so edges do not lag the mouth: at 10 the edge maps
+    # trailed fast mouth motion, so frame and edge map disagreed (80: +0.5 dB, README).
+    smooth_beta: float = 80.0
     line_width: int = 1  # edge-map line thickness in pixels at `size`
     # Single-image mode: head motion a portrait may follow (max degrees, max shift in eye
     # distances, max scale change); one photo cannot show more.
@@ -42,6 +44,10 @@ class ModelConfig:
     # The finest modules that do not see the edge map: a full-resolution line input lets the
     # generator copy the drawn lines into the image (the "painted" look); see README.
     no_input_levels: int = 1
+    # Also give every module the target's neutral frame warped to the frame's landmarks
+    # (puppet.warp): texture to copy instead of learn. Video targets only (portrait and
+    # domain-transfer runs switch it off).
+    reference: bool = False
 
 
 # The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").
@@ -102,6 +108,10 @@ class TrainConfig:
     # Start from this model's weights (a run folder or checkpoint of the same architecture, e.g. a
     # puppet of another person) instead of random ones; the optimizer and step start afresh.
     init: str = ""
+    # Draw frames with rare mouth/eye openings more often (puppet.sampling): 0 = uniform, 1 = every
+    # opening about equally likely. 0.5: glasses_man's few open-mouth frames go from 3 % to 23 % of
+    # the draws, and the mouth follows a talking driver (README).
+    balance: float = 0.5
 
 
 @dataclass
@@ -241,6 +251,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def without_reference(cfg: Config) -> Config:
+    """A copy of ``cfg`` with ``model.reference`` off: portrait and domain-transfer runs have no
+    target clip whose neutral frame could be warped."""
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, reference=False))
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: list[str] | None = None,
@@ -282,6 +298,8 @@ def validate(cfg: Config) -> None:
         raise PuppetError("config keys 'train.batch_size' and 'train.steps' must be >= 1")
     if not 0.0 <= cfg.train.lr_decay_fraction <= 1.0:
         raise PuppetError(f"config key 'train.lr_decay_fraction': must be in [0, 1], got {cfg.train.lr_decay_fraction}")
+    if cfg.train.balance < 0:
+        raise PuppetError(f"config key 'train.balance': must be >= 0, got {cfg.train.balance}")
     if len(cfg.data.portrait_pose) != 3:
         raise PuppetError("config key 'data.portrait_pose': expected [max_degrees, max_shift, max_scale_change]")
     if not 0 <= cfg.model.no_input_levels < len(cfg.model.widths):

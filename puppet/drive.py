@@ -10,12 +10,16 @@ that path.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from puppet.edges import draw_edges
 from puppet.landmarks import OneEuroFilter, landmark_box
 from puppet.retarget import PoseLimits, Retargeter
+
+if TYPE_CHECKING:
+    from puppet.warp import Warper
 
 
 @dataclass
@@ -37,12 +41,21 @@ class RenderOptions:
 
     smooth: float = 1.0
     smooth_cutoff: float = 1.0
-    smooth_beta: float = 10.0
+    smooth_beta: float = 80.0
     expression_scale: float = 1.0
     pose_scale: float = 1.0
     limit_expression: bool = True
     map_expression: bool = True
     neutral: int | None = None
+
+
+def model_input(edges: np.ndarray, landmarks: np.ndarray, reference: "Warper | None") -> np.ndarray:
+    """Edge map (6, S, S) uint8 of ``landmarks`` (478, 2) -> the generator's input (C, S, S) uint8:
+    the edge map, with the reference warped to the landmarks appended when there is a reference.
+    Training (puppet.train) and rendering both build their inputs here."""
+    if reference is None:
+        return edges
+    return np.concatenate([edges, reference(landmarks)], axis=0)
 
 
 class DriverToEdges:
@@ -55,13 +68,16 @@ class DriverToEdges:
         pose_limits: head motion the target can show (from its clip).
         expression_limits: (2, 478, 2) per-landmark offset range of the target, or None.
         target_amplitude: {region: amplitude} of the target clip, or None (no mapping).
+        reference: a :class:`~puppet.warp.Warper` of the target's neutral frame, for models
+            trained with ``model.reference`` (its warp is appended to the edge map), or None.
     """
 
     def __init__(self, target_neutral: np.ndarray, size: int, line_width: int = 1,
                  options: RenderOptions | None = None, pose_limits: PoseLimits | None = None,
-                 expression_limits: np.ndarray | None = None, target_amplitude: dict[str, float] | None = None):
+                 expression_limits: np.ndarray | None = None, target_amplitude: dict[str, float] | None = None,
+                 reference: "Warper | None" = None):
         o = options or RenderOptions()
-        self.options, self.size, self.line_width = o, size, line_width
+        self.options, self.size, self.line_width, self.reference = o, size, line_width, reference
         limits = PoseLimits(**vars(pose_limits)) if pose_limits is not None else PoseLimits()
         limits.scale = o.pose_scale
         self.retargeter = Retargeter(target_neutral, o.expression_scale, limits,
@@ -90,14 +106,16 @@ class DriverToEdges:
         return lm
 
     def draw(self, target_landmarks: np.ndarray) -> np.ndarray:
-        """Target landmarks (478, 2) in crop pixels -> edge map (6, S, S) uint8, as in training."""
-        return draw_edges(target_landmarks, self.size, self.line_width)
+        """Target landmarks (478, 2) in crop pixels -> model input (C, S, S) uint8, as in training:
+        the edge map (6 channels), then the warped reference (3) if there is one."""
+        return model_input(draw_edges(target_landmarks, self.size, self.line_width), target_landmarks,
+                           self.reference)
 
     def __call__(self, driver: np.ndarray, t: float) -> np.ndarray:
-        """Driver landmarks at time t -> edge map (6, S, S) uint8."""
+        """Driver landmarks at time t -> model input (C, S, S) uint8."""
         return self.draw(self.landmarks(driver, t))
 
     def clip(self, drivers: list[np.ndarray], fps: float) -> np.ndarray:
         """Every frame of a driver clip (calibrated and observed, see ``animate.prepare_driver``) ->
-        edge maps (F, 6, S, S), frame i at time i / fps."""
+        model inputs (F, C, S, S), frame i at time i / fps."""
         return np.stack([self(lm, i / fps) for i, lm in enumerate(drivers)])

@@ -39,7 +39,8 @@ def draw_edges(lm: np.ndarray, size: int, line_width: int = 1) -> np.ndarray:
 
 
 def edges_to_rgb(edges: np.ndarray) -> np.ndarray:
-    """(6, S, S) uint8 edge map -> (S, S, 3) uint8 picture, one colour per part."""
+    """(6, S, S) uint8 edge map -> (S, S, 3) uint8 picture, one colour per part (channels after the
+    sixth, a model input's warped reference, are not drawn)."""
     colors = np.array(PART_COLORS, dtype=np.float32) / 255.0  # (6, 3)
-    img = np.einsum("khw,kc->hwc", edges.astype(np.float32), colors)
+    img = np.einsum("khw,kc->hwc", edges[:len(PARTS)].astype(np.float32), colors)
     return np.clip(img, 0, 255).astype(np.uint8)

@@ -28,19 +28,17 @@ import numpy as np
 import torch
 
 from puppet.dataset import load_extraction, split
-from puppet.drive import RenderOptions
+from puppet.drive import RenderOptions, model_input
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
 from puppet.metrics import laplacian_variance, psnr, ssim
 from puppet.render import Renderer
-from puppet.retarget import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, canonical_template, normalise
+from puppet.retarget import canonical_template, iod, normalise, openings
 from puppet.tensors import to_tensor_images
 from puppet.video import probe
 
 log = logging.getLogger("puppet")
 DETECT_SIDE = 256  # generated crops are upscaled to this before landmark detection
-MOUTH = (13, 14)  # inner lip midpoints
-EYES = ((159, 145), (386, 374))  # upper/lower lid midpoints, left and right
 STILL_MOTION = 0.01  # a "still" pair of frames: mean landmark motion below this many IODs
 
 
@@ -54,19 +52,6 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def iod(lm: np.ndarray) -> float:
-    """Inter-ocular (outer eye corner) distance of landmarks (478, 2)."""
-    return float(np.linalg.norm(lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]))
-
-
-def openings(lm: np.ndarray) -> tuple[float, float]:
-    """(mouth opening, mean eye opening), each divided by the inter-ocular distance."""
-    d = iod(lm) + 1e-6
-    mouth = np.linalg.norm(lm[MOUTH[0]] - lm[MOUTH[1]]) / d
-    eyes = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in EYES]) / d
-    return float(mouth), float(eyes)
 
 
 def _corr(a: list[float], b: list[float]) -> float:
@@ -93,7 +78,8 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     if len(val_idx) == 0:
         raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
     idx = val_idx[np.linspace(0, len(val_idx) - 1, min(max_frames, len(val_idx))).round().astype(int)]
-    gen = np.concatenate([renderer.generate(data.edges[idx[i:i + 16]]) for i in range(0, len(idx), 16)])
+    inputs = np.stack([model_input(data.edges[i], data.landmarks[i], renderer.driver.reference) for i in idx])
+    gen = np.concatenate([renderer.generate(inputs[i:i + 16]) for i in range(0, len(idx), 16)])
     real = data.frames[idx]
     g, r = to_tensor_images(gen, "cpu"), to_tensor_images(real, "cpu")
     p = psnr(g, r)

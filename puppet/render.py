@@ -43,9 +43,14 @@ class Renderer:
         model = build_model(self.cfg)
         model.load_state_dict(state["model"])
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        reference = None
+        if self.cfg.model.reference:
+            from puppet.warp import Warper
+
+            reference = Warper(self.meta.neutral_crop, self.meta.neutral_landmarks)
         self.driver = DriverToEdges(self.meta.neutral_landmarks, self.size, self.meta.line_width, self.options,
                                     self.meta.pose_limits(), self.meta.expression_range,
-                                    self.meta.expression_amplitude)
+                                    self.meta.expression_amplitude, reference)
 
     @classmethod
     def from_path(cls, path: str | Path, **kwargs) -> "Renderer":
@@ -60,12 +65,13 @@ class Renderer:
         return self.driver.landmarks(driver, t)
 
     def edges(self, driver: np.ndarray, t: float) -> np.ndarray:
-        """Driver landmarks -> target edge map (6, S, S) uint8."""
+        """Driver landmarks -> the model's input (C, S, S) uint8: the target's edge map (6 channels),
+        then the warped reference for ``model.reference`` models."""
         return self.driver(driver, t)
 
     @torch.inference_mode()
     def generate(self, edges: np.ndarray) -> np.ndarray:
-        """Edge maps (B, 6, S, S) uint8 -> frames (B, S, S, 3) uint8."""
+        """Model inputs (B, C, S, S) uint8 (see :meth:`edges`) -> frames (B, S, S, 3) uint8."""
         x = to_tensor_edges(edges, self.device).contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device, True):
             return to_uint8_images(self.model(x))
@@ -75,7 +81,7 @@ class Renderer:
         return self.meta.neutral_frame is not None
 
     def draw(self, target_landmarks: np.ndarray) -> np.ndarray:
-        """Target landmarks (478, 2) in crop pixels -> edge map (6, S, S) uint8."""
+        """Target landmarks (478, 2) in crop pixels -> model input (C, S, S) uint8."""
         return self.driver.draw(target_landmarks)
 
     def paste(self, face: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:

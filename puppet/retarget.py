@@ -28,6 +28,22 @@ import numpy as np
 STABLE = np.array([33, 133, 362, 263, 168, 6])
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263
 
+MOUTH = (13, 14)  # inner lip midpoints
+EYES = ((159, 145), (386, 374))  # upper/lower lid midpoints, left and right
+
+
+def iod(lm: np.ndarray) -> float:
+    """Inter-ocular (outer eye corner) distance of landmarks (478, 2)."""
+    return float(np.linalg.norm(lm[RIGHT_EYE_OUTER] - lm[LEFT_EYE_OUTER]))
+
+
+def openings(lm: np.ndarray) -> tuple[float, float]:
+    """(mouth opening, mean eye opening), each divided by the inter-ocular distance."""
+    d = iod(lm) + 1e-6
+    mouth = np.linalg.norm(lm[MOUTH[0]] - lm[MOUTH[1]]) / d
+    eyes = np.mean([np.linalg.norm(lm[a] - lm[b]) for a, b in EYES]) / d
+    return float(mouth), float(eyes)
+
 
 def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (Umeyama) with dst ~ A @ src + t; returns the 2x3 matrix [A | t]."""
@@ -151,15 +167,20 @@ def region_amplitudes(offsets: np.ndarray, regions: dict[str, np.ndarray]) -> di
     return {r: lengths[:, idx].mean(axis=1) for r, idx in regions.items()}
 
 
-def expression_amplitude(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 98.0) -> dict[str, float]:
-    """How far each region of a clip (F, 478, 2) moves from ``neutral``: {region: amplitude percentile}.
+def frame_amplitudes(landmarks: np.ndarray, neutral: np.ndarray) -> dict[str, np.ndarray]:
+    """How far each region moves from ``neutral`` in every frame of a clip (F, 478, 2): {region: (F,)}.
 
     Canonical units (outer-eye-corner distance 1), comparable between people.
     """
     template = canonical_template(neutral)
     n0 = normalise(neutral, template)
     offs = np.stack([normalise(lm, template) - n0 for lm in landmarks])
-    return {r: float(np.percentile(a, percentile)) for r, a in region_amplitudes(offs, expression_regions(neutral)).items()}
+    return region_amplitudes(offs, expression_regions(neutral))
+
+
+def expression_amplitude(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 98.0) -> dict[str, float]:
+    """How far each region of a clip (F, 478, 2) moves from ``neutral``: {region: amplitude percentile}."""
+    return {r: float(np.percentile(a, percentile)) for r, a in frame_amplitudes(landmarks, neutral).items()}
 
 
 def _limit(q: np.ndarray, lim: PoseLimits) -> np.ndarray:

@@ -27,10 +27,12 @@ from torch import nn
 
 from puppet.config import Config
 from puppet.dataset import Extraction, extract, split
+from puppet.drive import model_input
 from puppet.errors import PuppetError
 from puppet.meta import TargetMeta
 from puppet.metrics import psnr
 from puppet.retarget import expression_amplitude, expression_range, neutral_index, pose_range
+from puppet.sampling import balance_weights, expression_features
 from puppet.tensors import to_tensor_edges, to_tensor_images, to_uint8_images
 from puppet.trainer import (StepCallback, Task, TrainResult, device_for, init_distributed, open_run, optimise,
                             sample_grid, write_samples)
@@ -61,6 +63,18 @@ def target_meta(data: Extraction, video: Path) -> TargetMeta:
         expression_amplitude=expression_amplitude(data.landmarks, neutral), neutral_frame=full)
 
 
+def model_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
+    """The generator's input for every frame, (K, C, S, S) uint8: the cached edge maps, and with
+    ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering draws it)."""
+    if not cfg.model.reference:
+        return data.edges
+    from puppet.warp import Warper
+
+    k = int(meta["neutral_index"])
+    warper = Warper(data.frames[k], data.landmarks[k])
+    return np.stack([model_input(e, lm, warper) for e, lm in zip(data.edges, data.landmarks)])
+
+
 def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
           on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
     """Train (or resume) a puppet model for ``target`` in ``run_dir``; returns when done or time is up."""
@@ -82,15 +96,16 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
 
     sample_idx = val_idx if len(val_idx) else train_idx
     sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
+    inputs = model_inputs(data, meta, cfg)
     frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
     if device.type == "cuda":
-        frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(data.edges, device))
+        frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(inputs, device))
 
     def load(indices: np.ndarray):
         if frames_dev is not None:
             t = torch.from_numpy(indices).to(device)
             return frames_dev[1][t], frames_dev[0][t]
-        return to_tensor_edges(data.edges[indices], device), to_tensor_images(data.frames[indices], device)
+        return to_tensor_edges(inputs[indices], device), to_tensor_images(data.frames[indices], device)
 
     def batch(idx: np.ndarray):
         return (*load(train_idx[idx]), None, [int(i) for i in train_idx[idx]])
@@ -106,7 +121,10 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         write_samples(run_dir, at_step, grid, {"step": at_step, **terms, **val})
         return val
 
-    task = Task("puppet", len(train_idx), batch, evaluate, meta)
+    weights = None
+    if cfg.train.balance > 0:
+        weights = balance_weights(expression_features(data.landmarks[train_idx]), cfg.train.balance)
+    task = Task("puppet", len(train_idx), batch, evaluate, meta, weights=weights)
     try:
         res = optimise(run_dir, cfg, device, task, state, on_step, dist)
         dist.barrier()  # tear the group down only once rank 0 has written its last checkpoint

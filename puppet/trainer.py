@@ -73,6 +73,7 @@ class Task:
         evaluate: (model, step, last terms) -> held-out metrics; writes samples.
         meta: what rendering needs, stored in the checkpoint (plain dict).
         in_channels: generator input channels.
+        weights: (n_items,) sampling probabilities, or None for uniform draws.
     """
 
     kind: str
@@ -81,6 +82,7 @@ class Task:
     evaluate: EvalFn
     meta: dict
     in_channels: int = 6
+    weights: np.ndarray | None = None
 
 
 class StopFlag:
@@ -195,11 +197,19 @@ def sample_grid(edges: np.ndarray, generated: np.ndarray, real: np.ndarray, scal
     return tile([[edges_to_rgb(e), g, r] for e, g, r in zip(edges, generated, real)], scale=scale)
 
 
-def draw_indices(cfg: Config, step: int, n_items: int, dist: Dist) -> tuple[np.ndarray, torch.Generator]:
-    """This process's item indices for ``step`` and the step's generator (also used for CX sampling)."""
+def draw_indices(cfg: Config, step: int, n_items: int, dist: Dist,
+                 weights: np.ndarray | None = None) -> tuple[np.ndarray, torch.Generator]:
+    """This process's item indices for ``step`` and the step's generator (also used for CX sampling).
+
+    ``weights`` (n_items,): sampling probabilities; None draws uniformly.
+    """
     g = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + step)
     bs = cfg.train.batch_size
-    idx = torch.randint(n_items, (bs * dist.world,), generator=g).numpy()
+    if weights is None:
+        idx = torch.randint(n_items, (bs * dist.world,), generator=g).numpy()
+    else:
+        idx = torch.multinomial(torch.as_tensor(weights, dtype=torch.float64), bs * dist.world,
+                                replacement=True, generator=g).numpy()
     return idx[dist.rank * bs:(dist.rank + 1) * bs], g
 
 
@@ -256,7 +266,7 @@ def lr_factor(progress: float, decay_fraction: float) -> float:
 
 
 def _train_step(p: _Parts, cfg: Config, device: torch.device, task: Task, step: int, dist: Dist) -> dict:
-    idx, g = draw_indices(cfg, step, task.n_items, dist)
+    idx, g = draw_indices(cfg, step, task.n_items, dist, task.weights)
     e, r, src, keys = task.batch(idx)
     with autocast_for(device, cfg.train.amp):
         loss, terms = p.objective(p.model(e), r, step, source=src, generator=g, target_keys=keys)

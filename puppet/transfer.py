@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from puppet.checkpoint import load_checkpoint
-from puppet.config import Config
+from puppet.config import Config, without_reference
 from puppet.errors import PuppetError
 from puppet.models import build_model
 from puppet.tensors import to_tensor_images, to_uint8_images
@@ -47,6 +47,7 @@ def train_transfer(source: str | Path, target: str | Path, run_dir: str | Path, 
                    resume: bool = False, on_step=None) -> TrainResult:
     """Train an A -> B generator from two folders of unpaired images (use ``--loss transfer``)."""
     run_dir = Path(run_dir)
+    cfg = without_reference(cfg)
     size = cfg.data.size
     a_imgs, _ = load_folder(source, size)
     b_imgs, _ = load_folder(target, size)

@@ -38,3 +38,19 @@ def test_input_drives_output():
 def test_bad_size():
     with pytest.raises(ValueError, match="divisible"):
         CRN(6, 100, [8, 8, 8, 8])
+
+
+def test_reference_channels_reach_the_finest_module_edges_do_not():
+    m = CRN(6, 32, [8, 8, 4], no_input_levels=1, ref_channels=3).eval()
+    assert m.refine[-1].block[0].in_channels == 3 + 8  # reference + upsampled features, no edge map
+    assert m.refine[0].block[0].in_channels == 9
+    x = torch.rand(1, 9, 32, 32)
+    assert m(x).shape == (1, 3, 32, 32)
+    # a one-pixel change of the reference reaches the output at full resolution through the finest module
+    y = x.clone()
+    y[:, 6:, 16, 16] += 0.5
+    diff = (m(y) - m(x)).abs()[0].sum(0)
+    assert diff[16, 16] > 0
+    m.refine[-1].block[0].weight.data[:, :3] = 0  # cut the finest module's reference input
+    diff2 = (m(y) - m(x)).abs()[0].sum(0)
+    assert diff2[16, 16] < diff[16, 16]

@@ -103,3 +103,26 @@ def test_smoothing_damps_jitter_and_options_switch_it_off():
     js = np.mean([np.abs(np.diff([smooth.landmarks(lm, i / 25) for i, lm in enumerate(shaky)], axis=0))])
     jr = np.mean([np.abs(np.diff([raw.landmarks(lm, i / 25) for i, lm in enumerate(shaky)], axis=0))])
     assert js < 0.5 * jr
+
+
+def test_default_smoothing_follows_motion_with_little_lag():
+    """The default filter (beta 80) keeps up with a moving face where the old one (beta 10) trailed,
+    so a puppet does not keep moving after its driver stopped (README: jitter in still stretches)."""
+    target = _face()
+    moving = [target + np.float32(1.5 * min(i, 12)) for i in range(20)]  # 1.5 px/frame, then still
+
+    def track(options):
+        d = DriverToEdges(target, 128, options=options)
+        d.calibrate(target)
+        return [d.landmarks(lm, i / 25) for i, lm in enumerate(moving)]
+
+    raw = track(RenderOptions(smooth=0.0))
+
+    def lag(options):
+        out = track(options)
+        return float(np.abs(out[12] - raw[12]).mean()), float(np.abs(out[-1] - raw[-1]).mean())
+
+    new_stop, new_end = lag(RenderOptions())
+    old_stop, _ = lag(RenderOptions(smooth_beta=10.0))
+    assert new_stop < 0.5 * old_stop
+    assert new_end < 0.5  # settled within half a pixel a few frames after the stop

@@ -129,3 +129,29 @@ def test_init_starts_from_another_model(tmp_path, tiny_run, media):
     assert not (tmp_path / "missing").exists()
     with pytest.raises(PuppetError, match="another architecture"):
         train(video, tmp_path / "other", _cfg("model.widths=[8, 8, 8]", f"train.init={tiny_run}"))
+
+
+def test_reference_model_trains_on_and_renders_the_warped_neutral(tmp_path, media, monkeypatch):
+    from puppet import trainer
+    from puppet.render import Renderer
+
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    drawn = []
+    original = trainer.draw_indices
+
+    def spy(cfg, step, n_items, dist, weights=None):
+        drawn.append(weights)
+        return original(cfg, step, n_items, dist, weights)
+
+    monkeypatch.setattr(trainer, "draw_indices", spy)
+    res = train(video, tmp_path / "ref", _cfg("train.steps=2", "model.reference=true", "train.balance=0.5"))
+    assert len(drawn) == 2 and drawn[0] is not None
+    assert drawn[0].ndim == 1 and len(drawn[0]) >= 10  # one probability per training frame
+    assert drawn[0].sum() == pytest.approx(1.0) and drawn[0].min() > 0
+    st = load_checkpoint(res.run_dir)
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 6 + 3
+    r = Renderer(st, device="cpu")
+    x = r.draw(r.meta.neutral_landmarks)
+    assert x.shape == (9, 32, 32)
+    np.testing.assert_array_equal(x[6:].transpose(1, 2, 0), r.meta.neutral_crop)  # its own landmarks: unwarped
+    assert r.generate(x[None]).shape == (1, 32, 32, 3)

@@ -76,7 +76,12 @@ def test_transfer_model_is_not_a_puppet(tmp_path, media):
 
     from tests.conftest import MEDIA
 
+    from puppet.checkpoint import load_checkpoint
+
     a, b = _folder(tmp_path / "a", 0), _folder(tmp_path / "b", 1)
-    train_transfer(a, b, tmp_path / "run", _cfg(steps=1))
+    cfg = _cfg(steps=1)
+    cfg.model.reference = True  # no target clip to warp: switched off, as the saved config says
+    train_transfer(a, b, tmp_path / "run", cfg)
+    assert load_checkpoint(tmp_path / "run")["config"]["model"]["reference"] is False
     with pytest.raises(PuppetError, match="domain-transfer model"):
         animate(MEDIA / "drivers" / "smile_man_short.mp4", tmp_path / "run", tmp_path / "o.mp4")

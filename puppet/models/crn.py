@@ -32,7 +32,7 @@ class RefinementModule(nn.Module):
 
 
 class CRN(nn.Module):
-    """Edge map (B, in_channels, S, S) in [0, 1] -> RGB image (B, 3, S, S) in [0, 1].
+    """Input map (B, in_channels + ref_channels, S, S) in [0, 1] -> RGB image (B, 3, S, S) in [0, 1].
 
     Args:
         in_channels: input map channels (6 edge-map parts).
@@ -41,23 +41,27 @@ class CRN(nn.Module):
         no_input_levels: how many of the finest modules do not take the input map. At full
             resolution, thin input lines are a shortcut the generator can copy straight into
             the image; without them the finest modules only refine upsampled features.
+        ref_channels: trailing input channels that are a picture (the target's neutral frame
+            warped to the landmarks, see puppet.warp), given to every module, the finest ones
+            too: its texture is what they should copy.
     """
 
     def __init__(self, in_channels: int = 6, size: int = 128,
-                 widths: tuple[int, ...] | list[int] = (256, 256, 256, 128, 64, 32), no_input_levels: int = 0):
+                 widths: tuple[int, ...] | list[int] = (256, 256, 256, 128, 64, 32), no_input_levels: int = 0,
+                 ref_channels: int = 0):
         super().__init__()
         levels = len(widths)
         if size % (2 ** (levels - 1)):
             raise ValueError(f"size {size} must be divisible by 2^{levels - 1}")
         if not 0 <= no_input_levels < levels:
             raise ValueError(f"no_input_levels {no_input_levels} must be in [0, {levels - 1}]")
-        self.in_channels, self.size, self.widths = in_channels, size, list(widths)
+        self.in_channels, self.ref_channels, self.size, self.widths = in_channels, ref_channels, size, list(widths)
         self.sizes = [size // 2 ** (levels - 1 - k) for k in range(levels)]
         self.takes_input = [k < levels - no_input_levels for k in range(levels)]
         mods = []
         prev = 0
         for w, takes in zip(widths, self.takes_input):
-            mods.append(RefinementModule(in_channels * takes + prev, w))
+            mods.append(RefinementModule((in_channels if takes else 0) + ref_channels + prev, w))
             prev = w
         self.refine = nn.ModuleList(mods)
         self.to_rgb = nn.Conv2d(prev, 3, 1)
@@ -66,8 +70,9 @@ class CRN(nn.Module):
         feats = None
         for s, mod, takes in zip(self.sizes, self.refine, self.takes_input):
             parts = []
-            if takes:
-                parts.append(edges if edges.shape[-1] == s else F.interpolate(edges, size=(s, s), mode="area"))
+            x = edges if takes else edges[:, self.in_channels:]
+            if x.shape[1]:
+                parts.append(x if x.shape[-1] == s else F.interpolate(x, size=(s, s), mode="area"))
             if feats is not None:
                 parts.append(F.interpolate(feats, size=(s, s), mode="bilinear", align_corners=False))
             feats = mod(parts[0] if len(parts) == 1 else torch.cat(parts, dim=1))
