@@ -58,6 +58,14 @@ def model_input(edges: np.ndarray, landmarks: np.ndarray, reference: "Warper | N
     return np.concatenate([edges, reference(landmarks)], axis=0)
 
 
+def model_inputs(edges: np.ndarray, landmarks: np.ndarray, reference: "Warper | None") -> np.ndarray:
+    """:func:`model_input` for many frames: edge maps (K, 6, S, S) and landmarks (K, 478, 2) ->
+    (K, C, S, S) uint8 (the edge maps themselves when there is no reference)."""
+    if reference is None:
+        return edges
+    return np.stack([model_input(e, lm, reference) for e, lm in zip(edges, landmarks)])
+
+
 class DriverToEdges:
     """Driver landmarks (478, 2), any pixel frame -> target landmarks and edge maps.
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from puppet.dataset import load_extraction, split
-from puppet.drive import RenderOptions, model_input
+from puppet.drive import RenderOptions, model_inputs
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
 from puppet.metrics import laplacian_variance, psnr, ssim
@@ -78,7 +78,7 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     if len(val_idx) == 0:
         raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
     idx = val_idx[np.linspace(0, len(val_idx) - 1, min(max_frames, len(val_idx))).round().astype(int)]
-    inputs = np.stack([model_input(data.edges[i], data.landmarks[i], renderer.driver.reference) for i in idx])
+    inputs = model_inputs(data.edges[idx], data.landmarks[idx], renderer.driver.reference)
     gen = np.concatenate([renderer.generate(inputs[i:i + 16]) for i in range(0, len(idx), 16)])
     real = data.frames[idx]
     g, r = to_tensor_images(gen, "cpu"), to_tensor_images(real, "cpu")

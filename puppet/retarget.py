@@ -167,20 +167,15 @@ def region_amplitudes(offsets: np.ndarray, regions: dict[str, np.ndarray]) -> di
     return {r: lengths[:, idx].mean(axis=1) for r, idx in regions.items()}
 
 
-def frame_amplitudes(landmarks: np.ndarray, neutral: np.ndarray) -> dict[str, np.ndarray]:
-    """How far each region moves from ``neutral`` in every frame of a clip (F, 478, 2): {region: (F,)}.
+def expression_amplitude(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 98.0) -> dict[str, float]:
+    """How far each region of a clip (F, 478, 2) moves from ``neutral``: {region: amplitude percentile}.
 
     Canonical units (outer-eye-corner distance 1), comparable between people.
     """
     template = canonical_template(neutral)
     n0 = normalise(neutral, template)
     offs = np.stack([normalise(lm, template) - n0 for lm in landmarks])
-    return region_amplitudes(offs, expression_regions(neutral))
-
-
-def expression_amplitude(landmarks: np.ndarray, neutral: np.ndarray, percentile: float = 98.0) -> dict[str, float]:
-    """How far each region of a clip (F, 478, 2) moves from ``neutral``: {region: amplitude percentile}."""
-    return {r: float(np.percentile(a, percentile)) for r, a in frame_amplitudes(landmarks, neutral).items()}
+    return {r: float(np.percentile(a, percentile)) for r, a in region_amplitudes(offs, expression_regions(neutral)).items()}
 
 
 def _limit(q: np.ndarray, lim: PoseLimits) -> np.ndarray:

@@ -5,8 +5,8 @@ wider than 0.03 eye distances in 16 of 470 training frames. Drawn uniformly,
 those frames are a few percent of the batches and the model renders a wide
 mouth poorly, so the puppet's mouth hardly follows a driver who talks. Each
 frame is drawn with a probability that falls with how common its expression is
-(a kernel density over per-region expression amplitudes), so rare expressions
-are seen more often while every frame keeps some weight.
+(a kernel density over its mouth and eye openings), so rare expressions are
+seen more often while every frame keeps some weight.
 """
 
 from __future__ import annotations

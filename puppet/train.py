@@ -27,7 +27,7 @@ from torch import nn
 
 from puppet.config import Config
 from puppet.dataset import Extraction, extract, split
-from puppet.drive import model_input
+from puppet.drive import model_inputs
 from puppet.errors import PuppetError
 from puppet.meta import TargetMeta
 from puppet.metrics import psnr
@@ -63,16 +63,17 @@ def target_meta(data: Extraction, video: Path) -> TargetMeta:
         expression_amplitude=expression_amplitude(data.landmarks, neutral), neutral_frame=full)
 
 
-def model_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
-    """The generator's input for every frame, (K, C, S, S) uint8: the cached edge maps, and with
-    ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering draws it)."""
-    if not cfg.model.reference:
-        return data.edges
-    from puppet.warp import Warper
+def clip_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
+    """The generator's input for every frame of the clip, (K, C, S, S) uint8: the cached edge maps,
+    and with ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering
+    draws it)."""
+    reference = None
+    if cfg.model.reference:
+        from puppet.warp import Warper
 
-    k = int(meta["neutral_index"])
-    warper = Warper(data.frames[k], data.landmarks[k])
-    return np.stack([model_input(e, lm, warper) for e, lm in zip(data.edges, data.landmarks)])
+        k = int(meta["neutral_index"])
+        reference = Warper(data.frames[k], data.landmarks[k])
+    return model_inputs(data.edges, data.landmarks, reference)
 
 
 def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,
@@ -96,7 +97,7 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
 
     sample_idx = val_idx if len(val_idx) else train_idx
     sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
-    inputs = model_inputs(data, meta, cfg)
+    inputs = clip_inputs(data, meta, cfg)
     frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
     if device.type == "cuda":
         frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(inputs, device))

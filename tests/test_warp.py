@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from puppet.drive import DriverToEdges, model_input
+from puppet.drive import DriverToEdges, model_input, model_inputs
 from puppet.edges import draw_edges
 from puppet.warp import Warper, border_points, triangulate
 
@@ -60,6 +60,9 @@ def test_model_input_appends_the_warp_and_the_driver_draws_it():
     assert x.shape == (9, S, S)
     np.testing.assert_array_equal(x[:6], edges)
     np.testing.assert_array_equal(x[6:], w(lm))
+    batch = model_inputs(np.stack([edges, edges]), np.stack([lm, lm + 2.0]), w)
+    np.testing.assert_array_equal(batch, np.stack([x, model_input(edges, lm + 2.0, w)]))
+    np.testing.assert_array_equal(model_inputs(edges[None], lm[None], None), edges[None])
     d = DriverToEdges(lm, S, reference=w)
     np.testing.assert_array_equal(d.draw(lm), x)
     assert DriverToEdges(lm, S).draw(lm).shape == (6, S, S)
