@@ -33,6 +33,7 @@ import numpy as np
 COLUMNS = [("self_reenactment", "psnr", "PSNR dB", "{:.2f}"), ("self_reenactment", "ssim", "SSIM", "{:.3f}"),
            ("self_reenactment", "sharpness_ratio", "sharpness", "{:.2f}"),
            ("self_reenactment", "landmark_error_iod", "lmk IOD", "{:.4f}"),
+           ("self_reenactment", "landmark_error_real_iod", "lmk real", "{:.4f}"),
            ("cross_reenactment", "mouth_opening_correlation", "mouth r", "{:.2f}"),
            ("cross_reenactment", "eye_opening_correlation", "eye r", "{:.2f}"),
            ("cross_reenactment", "identity_shape_distance_output", "shape out", "{:.3f}"),

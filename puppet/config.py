@@ -79,18 +79,23 @@ class LossConfig:
     l2_weight: float = 0.0
     l1_low_weight: float = 0.0  # L1 between images average-pooled by l1_low_factor (colour anchor)
     l1_low_factor: int = 8
+    # L1 between the local RMS of the luma Laplacian over detail_window^2 tiles (losses.pixel.detail_loss):
+    # asks for the real frame's amount of fine detail, wherever in the tile it sits. 2.5: hair,
+    # glasses rims and background crisp where L1 alone blurs them (README, "Fine detail").
+    detail_weight: float = 2.5
+    detail_window: int = 8
     gram_weight: float = 0.0
     gram_layers: dict[str, float] = field(default_factory=lambda: {"conv2_2": 1.0, "conv3_2": 1.0})
-    cx_warmup_steps: int = 1500  # CX terms start after this many steps of pixel/perceptual warm-up
-    # Weights during the warm-up, by term (l1, l2, l1_low, p); empty = the weights above, CX off.
-    # {l1: 10} makes the warm-up pixel-only: no VGG pass at all, ~4x more steps per minute on a CPU
-    # (README: 10-minute comparison).
-    warmup_weights: dict[str, float] = field(default_factory=lambda: {"l1": 10.0})
+    cx_warmup_steps: int = 2500  # CX terms start after this many steps of pixel/perceptual warm-up
+    # Weights during the warm-up, by term (l1, l2, l1_low, detail, p); empty = the weights above, CX off.
+    # Pixel terms only (l1, detail) make the warm-up cheap: no VGG pass at all, ~4x more steps per
+    # minute on a CPU (README: 10-minute comparison).
+    warmup_weights: dict[str, float] = field(default_factory=lambda: {"l1": 10.0, "detail": 2.5})
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 4000
     max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
     batch_size: int = 2
     lr: float = 2e-4
@@ -127,12 +132,12 @@ class Config:
 
 # Named loss settings for `puppet train --loss NAME` (applied above the YAML file).
 _COLOUR_CX = {"cx_layers": COLOUR_CX_LAYERS, "cx_spatial": COLOUR_CX_SPATIAL, "cx_sample": 48}
-_NO_EXTRA = {"l2_weight": 0.0, "l1_low_weight": 0.0, "gram_weight": 0.0, "cxs_weight": 0.0, "warmup_weights": {}}
+_NO_EXTRA = {"l2_weight": 0.0, "l1_low_weight": 0.0, "detail_weight": 0.0, "gram_weight": 0.0, "cxs_weight": 0.0, "warmup_weights": {}}
 LOSS_PRESETS: dict[str, dict[str, Any]] = {
-    # Default: a pixel-only (L1) warm-up, ~4x cheaper per step, then CoBi over HED layers and
-    # colour patches beside L1 + P.
-    "hybrid": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0,
-               "cx_warmup_steps": 1500, "warmup_weights": {"l1": 10.0}},
+    # Default: a pixel-only warm-up (L1 + detail), ~4x cheaper per step, then CoBi over HED layers
+    # and colour patches beside L1 + detail + P.
+    "hybrid": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0, "detail_weight": 2.5,
+               "cx_warmup_steps": 2500, "warmup_weights": {"l1": 10.0, "detail": 2.5}},
     # The paper's puppet-control loss L_CX^t + L_P^t, no pixel term, with features that see colour
     # and a spatial term (CoBi) that anchors layout (see README).
     "paper": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0,
@@ -306,14 +311,16 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'model.no_input_levels': must be in [0, {len(cfg.model.widths) - 1}], "
                           f"got {cfg.model.no_input_levels}")
     lw = cfg.loss
-    if not any(w > 0 for w in (lw.l1_weight, lw.l2_weight, lw.l1_low_weight, lw.p_weight, lw.gram_weight,
-                               lw.cx_weight, lw.cxs_weight)):
+    if not any(w > 0 for w in (lw.l1_weight, lw.l2_weight, lw.l1_low_weight, lw.detail_weight, lw.p_weight,
+                               lw.gram_weight, lw.cx_weight, lw.cxs_weight)):
         raise PuppetError("config keys 'loss.*_weight': every loss weight is 0: nothing to train")
     if cfg.loss.l1_low_factor < 1:
         raise PuppetError(f"config key 'loss.l1_low_factor': must be >= 1, got {cfg.loss.l1_low_factor}")
-    bad = sorted(set(cfg.loss.warmup_weights) - {"l1", "l2", "l1_low", "p"})
+    if cfg.loss.detail_window < 1:
+        raise PuppetError(f"config key 'loss.detail_window': must be >= 1, got {cfg.loss.detail_window}")
+    bad = sorted(set(cfg.loss.warmup_weights) - {"l1", "l2", "l1_low", "detail", "p"})
     if bad:
-        raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are l1, l2, l1_low, p")
+        raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are l1, l2, l1_low, detail, p")
     for section in ("cx_layers", "cx_spatial", "cxs_layers", "p_layers", "gram_layers"):
         for name in getattr(cfg.loss, section):
             if not _is_layer(name):

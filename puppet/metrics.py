@@ -38,12 +38,20 @@ _LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
-    """Sharpness: variance of the 4-neighbour Laplacian of the luma (Rec. 601), per image, (B,) >= 0.
+def laplacian(x: torch.Tensor) -> torch.Tensor:
+    """4-neighbour Laplacian of the luma (Rec. 601): images (B, 3, H, W) in [0, 1] -> (B, 1, H-2, W-2).
 
-    Images (B, 3, H, W) in [0, 1], interior pixels only (no padding). A flat image gives 0;
-    a one-pixel black/white checkerboard gives 16 (the Laplacian is +-4 everywhere).
+    Interior pixels only (no padding): a flat image gives 0, a one-pixel black/white
+    checkerboard +-4 everywhere.
     """
     luma = (x * x.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
-    lap = F.conv2d(luma, x.new_tensor(_LAPLACIAN).view(1, 1, 3, 3))
-    return lap.flatten(1).var(dim=1, unbiased=False)
+    return F.conv2d(luma, x.new_tensor(_LAPLACIAN).view(1, 1, 3, 3))
+
+
+def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
+    """Sharpness: variance of :func:`laplacian` per image, (B,) >= 0.
+
+    Images (B, 3, H, W) in [0, 1]. A flat image gives 0; a one-pixel black/white
+    checkerboard gives 16 (the Laplacian is +-4 everywhere).
+    """
+    return laplacian(x).flatten(1).var(dim=1, unbiased=False)

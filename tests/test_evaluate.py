@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
-from puppet.evaluate import STILL_MOTION, contact_sheet, evaluate, iod, landmark_motion, openings
+from puppet.evaluate import STILL_MOTION, _detect_generated, contact_sheet, evaluate, iod, landmark_motion, openings
+from puppet.landmarks import FaceMesh
 from tests.conftest import MEDIA
 
 runner = CliRunner()
@@ -65,6 +66,14 @@ def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     assert s["l1"] == pytest.approx(float((gen - real).abs().mean()), rel=1e-5)
     ratio = float(laplacian_variance(gen).mean() / laplacian_variance(real).mean())
     assert s["sharpness_ratio"] == pytest.approx(ratio, rel=1e-5)
+    # the real frames through the same detector: the score of a perfect copy
+    errs = []
+    with FaceMesh(video=False) as mesh:
+        for i in val:
+            lm = _detect_generated(mesh, data.frames[i])
+            errs.append(np.linalg.norm(lm - data.landmarks[i], axis=1).mean() / iod(data.landmarks[i]))
+    assert s["landmark_error_real_iod"] == pytest.approx(float(np.mean(errs)), rel=1e-5)
+    assert 0 < s["landmark_error_real_iod"] < 0.1
     assert rep.cross_reenactment["frames"] == 10
     st = rep.stability
     assert {"jitter_output", "jitter_real_target", "motion_driver_still", "motion_target_still"} <= set(st)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from puppet.losses.pixel import detail_loss
 from puppet.losses import GramLoss, L1Loss, L2Loss, PerceptualLoss, gram_loss, gram_matrix, l1_loss, l2_loss, perceptual_loss
 
 
@@ -56,3 +57,28 @@ def test_feature_modules_use_the_given_extractor():
 def test_empty_layers_is_an_error():
     with pytest.raises(ValueError):
         perceptual_loss({}, {}, {})
+
+
+def test_detail_loss_known_answer():
+    flat = torch.zeros(1, 3, 10, 10)
+    board = ((torch.arange(10)[:, None] + torch.arange(10)[None, :]) % 2).float().expand(1, 3, 10, 10)
+    assert detail_loss(board, board).item() == 0.0
+    # the checkerboard's Laplacian is +-4 everywhere inside: RMS 4 in its one 8x8 tile, the flat image's ~0
+    assert detail_loss(flat, board, window=8).item() == pytest.approx(4.0, abs=1e-2)
+    assert detail_loss(board, flat, window=8).item() == pytest.approx(4.0, abs=1e-2)
+
+
+def test_detail_loss_forgives_a_shift_inside_a_tile_and_punishes_blur():
+    a, b = torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
+    a[..., 3, 3] = 1.0
+    b[..., 5, 5] = 1.0  # the same dot 2 px away, in the same 8x8 tile of the Laplacian
+    assert detail_loss(a, b, window=8).item() == pytest.approx(0.0, abs=1e-6)
+    assert l1_loss(a, b).item() > 0
+    blurred = torch.nn.functional.avg_pool2d(b, 3, stride=1, padding=1)
+    assert detail_loss(blurred, b, window=8).item() > 0.1
+
+
+def test_detail_loss_gradcheck():
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, 3, 8, 8, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: detail_loss(t, y, window=3), (x,))

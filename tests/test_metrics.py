@@ -36,3 +36,16 @@ def test_laplacian_variance_known_answers():
     assert laplacian_variance(ramp).item() == pytest.approx(0.0, abs=1e-10)
     blurred = torch.nn.functional.avg_pool2d(checker, 3, stride=1, padding=1)
     assert laplacian_variance(blurred).item() < 16.0 * 0.2  # blur removes detail
+
+
+def test_laplacian_shape_and_values():
+    from puppet.metrics import laplacian
+
+    x = torch.zeros(2, 3, 6, 7)
+    x[1, :, 2, 3] = 1.0  # a white dot: -4 on it, +1 on its four neighbours
+    lap = laplacian(x)
+    assert lap.shape == (2, 1, 4, 5)
+    assert lap[0].abs().max().item() == 0.0
+    assert lap[1, 0, 1, 2].item() == pytest.approx(-4.0)
+    assert lap[1, 0, 0, 2].item() == pytest.approx(1.0) and lap[1, 0, 1, 1].item() == pytest.approx(1.0)
+    assert lap[1].sum().item() == pytest.approx(0.0, abs=1e-6)

@@ -14,7 +14,7 @@ from puppet.config import LossConfig
 from puppet.errors import PuppetError
 from puppet.losses.contextual import contextual_loss_layers
 from puppet.losses.perceptual import gram_loss, perceptual_loss
-from puppet.losses.pixel import l1_loss, l2_loss, lowpass_l1_loss
+from puppet.losses.pixel import detail_loss, l1_loss, l2_loss, lowpass_l1_loss
 
 Features = dict[str, torch.Tensor]
 
@@ -85,8 +85,8 @@ class Objective(nn.Module):
     def weights(self, step: int) -> dict[str, float]:
         """Weight of each scalar term at ``step``: the warm-up's until cx_warmup_steps, then the main ones."""
         c = self.cfg
-        main = {"l1": c.l1_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight, "p": c.p_weight,
-                "gram": c.gram_weight, "cx": c.cx_weight, "cx_s": c.cxs_weight}
+        main = {"l1": c.l1_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight, "detail": c.detail_weight,
+                "p": c.p_weight, "gram": c.gram_weight, "cx": c.cx_weight, "cx_s": c.cxs_weight}
         if step >= c.cx_warmup_steps:
             return main
         if c.warmup_weights:
@@ -104,6 +104,8 @@ class Objective(nn.Module):
             terms["l2"] = w["l2"] * l2_loss(out.float(), target.float())
         if w["l1_low"] > 0:
             terms["l1_low"] = w["l1_low"] * lowpass_l1_loss(out.float(), target.float(), c.l1_low_factor)
+        if w["detail"] > 0:
+            terms["detail"] = w["detail"] * detail_loss(out.float(), target.float(), c.detail_window)
         if any(w[k] > 0 for k in ("cx", "cx_s", "p", "gram")):
             fx = self.features(out)
             fy = self.target_features(target, target_keys)
