@@ -96,17 +96,21 @@ def test_smoothing_damps_jitter_and_options_switch_it_off():
     target = _face()
     rng = np.random.default_rng(1)
     shaky = [target + rng.normal(0, 0.5, target.shape).astype(np.float32) for _ in range(30)]
-    smooth = DriverToEdges(target, 128, options=RenderOptions(smooth=1.0))
-    raw = DriverToEdges(target, 128, options=RenderOptions(smooth=0.0))
-    for d in (smooth, raw):
+
+    def jitter(options):
+        d = DriverToEdges(target, 128, options=options)
         d.calibrate(target)
-    js = np.mean([np.abs(np.diff([smooth.landmarks(lm, i / 25) for i, lm in enumerate(shaky)], axis=0))])
-    jr = np.mean([np.abs(np.diff([raw.landmarks(lm, i / 25) for i, lm in enumerate(shaky)], axis=0))])
-    assert js < 0.5 * jr
+        return np.mean(np.abs(np.diff([d.landmarks(lm, i / 25) for i, lm in enumerate(shaky)], axis=0)))
+
+    raw, default, steadier = (jitter(RenderOptions(smooth=s)) for s in (0.0, 1.0, 2.0))
+    # The default (beta 160) follows motion at once and so lets some landmark noise through
+    # (0.52x here); --smooth 2 halves cutoff and beta for a shaky webcam.
+    assert default < 0.6 * raw
+    assert steadier < 0.8 * default
 
 
 def test_default_smoothing_follows_motion_with_little_lag():
-    """The default filter (beta 80) keeps up with a moving face where the old one (beta 10) trailed,
+    """The default filter (beta 160) keeps up with a moving face where the old one (beta 10) trailed,
     so a puppet does not keep moving after its driver stopped (README: jitter in still stretches)."""
     target = _face()
     moving = [target + np.float32(1.5 * min(i, 12)) for i in range(20)]  # 1.5 px/frame, then still
