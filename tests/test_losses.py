@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from puppet.losses.pixel import detail_loss
-from puppet.losses import GramLoss, L1Loss, L2Loss, PerceptualLoss, gram_loss, gram_matrix, l1_loss, l2_loss, perceptual_loss
+from puppet.losses import (DetailLoss, GramLoss, L1Loss, L2Loss, PerceptualLoss, detail_loss, gram_loss, gram_matrix,
+                           l1_loss, l2_loss, perceptual_loss)
 
 
 def test_l1_l2_known_answers():
@@ -66,6 +66,7 @@ def test_detail_loss_known_answer():
     # the checkerboard's Laplacian is +-4 everywhere inside: RMS 4 in its one 8x8 tile, the flat image's ~0
     assert detail_loss(flat, board, window=8).item() == pytest.approx(4.0, abs=1e-2)
     assert detail_loss(board, flat, window=8).item() == pytest.approx(4.0, abs=1e-2)
+    assert DetailLoss(window=8)(flat, board).item() == detail_loss(flat, board, window=8).item()
 
 
 def test_detail_loss_forgives_a_shift_inside_a_tile_and_punishes_blur():

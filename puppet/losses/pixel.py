@@ -53,3 +53,12 @@ class L1Loss(nn.Module):
 class L2Loss(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return l2_loss(x, y)
+
+
+class DetailLoss(nn.Module):
+    def __init__(self, window: int = 8):
+        super().__init__()
+        self.window = window
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return detail_loss(x, y, self.window)
