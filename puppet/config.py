@@ -53,6 +53,9 @@ class ModelConfig:
 # The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").
 COLOUR_CX_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d4": 1.0, "rgb3_d1": 1.0}
 COLOUR_CX_SPATIAL = {"conv3_2": 16.0, "conv4_2": 16.0, "rgb5_d4": 16.0, "rgb3_d1": 16.0}
+# The default's pixel-only warm-up, and the weight of its detail term (see README, "Fine detail").
+DETAIL_WEIGHT = 2.5
+PIXEL_WARMUP = {"l1": 10.0, "detail": DETAIL_WEIGHT}
 # The paper's own contextual term: CX (no spatial term) on VGG conv3_2 + conv4_2.
 VGG_CX = {"cx_layers": {"conv3_2": 1.0, "conv4_2": 1.0}, "cx_spatial": {}, "cx_sample": 65}
 
@@ -82,7 +85,7 @@ class LossConfig:
     # L1 between the local RMS of the luma Laplacian over detail_window^2 tiles (losses.pixel.detail_loss):
     # asks for the real frame's amount of fine detail, wherever in the tile it sits. 2.5: hair,
     # glasses rims and background crisp where L1 alone blurs them (README, "Fine detail").
-    detail_weight: float = 2.5
+    detail_weight: float = DETAIL_WEIGHT
     detail_window: int = 8
     gram_weight: float = 0.0
     gram_layers: dict[str, float] = field(default_factory=lambda: {"conv2_2": 1.0, "conv3_2": 1.0})
@@ -90,7 +93,7 @@ class LossConfig:
     # Weights during the warm-up, by term (l1, l2, l1_low, detail, p); empty = the weights above, CX off.
     # Pixel terms only (l1, detail) make the warm-up cheap: no VGG pass at all, ~4x more steps per
     # minute on a CPU (README: 10-minute comparison).
-    warmup_weights: dict[str, float] = field(default_factory=lambda: {"l1": 10.0, "detail": 2.5})
+    warmup_weights: dict[str, float] = field(default_factory=lambda: dict(PIXEL_WARMUP))
 
 
 @dataclass
@@ -136,8 +139,8 @@ _NO_EXTRA = {"l2_weight": 0.0, "l1_low_weight": 0.0, "detail_weight": 0.0, "gram
 LOSS_PRESETS: dict[str, dict[str, Any]] = {
     # Default: a pixel-only warm-up (L1 + detail), ~4x cheaper per step, then CoBi over HED layers
     # and colour patches beside L1 + detail + P.
-    "hybrid": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0, "detail_weight": 2.5,
-               "cx_warmup_steps": 2500, "warmup_weights": {"l1": 10.0, "detail": 2.5}},
+    "hybrid": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0,
+               "detail_weight": DETAIL_WEIGHT, "cx_warmup_steps": 2500, "warmup_weights": dict(PIXEL_WARMUP)},
     # The paper's puppet-control loss L_CX^t + L_P^t, no pixel term, with features that see colour
     # and a spatial term (CoBi) that anchors layout (see README).
     "paper": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0,

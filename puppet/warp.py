@@ -19,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 
+_IDENTITY = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # the affine map [x, y, 1] -> [x, y]
+
+
 def border_points(size: int, per_side: int = 4) -> np.ndarray:
     """(4 * per_side, 2) points evenly spaced along the border of a size x size image, corners included."""
     t = np.linspace(0, size - 1, per_side + 1)[:-1]
@@ -79,8 +82,8 @@ class Warper:
         good = np.abs(det) > 1e-9  # a collapsed triangle keeps the identity
         m = np.zeros((len(self.tri), 3, 2))
         m[good] = np.linalg.solve(d[good], s[good])
-        m[~good] = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
-        m = np.concatenate([np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]), m]).astype(np.float32)  # id 0: identity
+        m[~good] = _IDENTITY
+        m = np.concatenate([_IDENTITY[None], m]).astype(np.float32)  # id 0 (no triangle): identity
         xs, ys = self._grid
         mm = m[ids]  # (S, S, 3, 2)
         map_x = xs * mm[..., 0, 0] + ys * mm[..., 1, 0] + mm[..., 2, 0]
