@@ -53,9 +53,12 @@ class ModelConfig:
 # The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").
 COLOUR_CX_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d4": 1.0, "rgb3_d1": 1.0}
 COLOUR_CX_SPATIAL = {"conv3_2": 16.0, "conv4_2": 16.0, "rgb5_d4": 16.0, "rgb3_d1": 16.0}
-# The default's pixel-only warm-up, and the weight of its detail term (see README, "Fine detail").
-DETAIL_WEIGHT = 2.5
-PIXEL_WARMUP = {"l1": 10.0, "detail": DETAIL_WEIGHT}
+# The default's pixel-only warm-up, and the weights of its detail term (README, "Fine detail") and
+# of its L1 on the eyes, brows and lips (README, "The face's parts").
+DETAIL_WEIGHT = 3.0
+PARTS_WEIGHT = 2.0
+WARMUP_TERMS = ("l1", "parts", "l2", "l1_low", "detail", "p")  # terms the warm-up may weight
+PIXEL_WARMUP = {"l1": 10.0, "parts": PARTS_WEIGHT, "detail": DETAIL_WEIGHT}
 # The paper's own contextual term: CX (no spatial term) on VGG conv3_2 + conv4_2.
 VGG_CX = {"cx_layers": {"conv3_2": 1.0, "conv4_2": 1.0}, "cx_spatial": {}, "cx_sample": 65}
 
@@ -79,19 +82,24 @@ class LossConfig:
     p_weight: float = 0.1  # perceptual L1 on VGG features
     p_layers: dict[str, float] = field(default_factory=lambda: {"conv5_2": 1.0})
     l1_weight: float = 10.0
+    # L1 again inside the eyes with their brows and the lips (edges.part_mask, ~7 % of a 128^2 crop):
+    # the regions that carry the expression get more of the model's attention than hair or background.
+    # 2: about 3.7x L1's weight per pixel there; the mouth follows the driver in every run (README).
+    parts_weight: float = PARTS_WEIGHT
     l2_weight: float = 0.0
     l1_low_weight: float = 0.0  # L1 between images average-pooled by l1_low_factor (colour anchor)
     l1_low_factor: int = 8
     # L1 between the local RMS of the luma Laplacian over detail_window^2 tiles (losses.pixel.detail_loss):
-    # asks for the real frame's amount of fine detail, wherever in the tile it sits. 2.5: hair,
-    # glasses rims and background crisp where L1 alone blurs them (README, "Fine detail").
+    # asks for the real frame's amount of fine detail, wherever in the tile it sits. 3: hair,
+    # glasses rims and background crisp where L1 (and the parts term's L1) blurs them (README,
+    # "Fine detail", "The face's parts").
     detail_weight: float = DETAIL_WEIGHT
     detail_window: int = 8
     gram_weight: float = 0.0
     gram_layers: dict[str, float] = field(default_factory=lambda: {"conv2_2": 1.0, "conv3_2": 1.0})
     cx_warmup_steps: int = 2500  # CX terms start after this many steps of pixel/perceptual warm-up
-    # Weights during the warm-up, by term (l1, l2, l1_low, detail, p); empty = the weights above, CX off.
-    # Pixel terms only (l1, detail) make the warm-up cheap: no VGG pass at all, ~4x more steps per
+    # Weights during the warm-up, by term (WARMUP_TERMS); empty = the weights above, CX off.
+    # Pixel terms only (l1, parts, detail) make the warm-up cheap: no VGG pass at all, ~4x more steps per
     # minute on a CPU (README: 10-minute comparison).
     warmup_weights: dict[str, float] = field(default_factory=lambda: dict(PIXEL_WARMUP))
 
@@ -135,12 +143,14 @@ class Config:
 
 # Named loss settings for `puppet train --loss NAME` (applied above the YAML file).
 _COLOUR_CX = {"cx_layers": COLOUR_CX_LAYERS, "cx_spatial": COLOUR_CX_SPATIAL, "cx_sample": 48}
-_NO_EXTRA = {"l2_weight": 0.0, "l1_low_weight": 0.0, "detail_weight": 0.0, "gram_weight": 0.0, "cxs_weight": 0.0, "warmup_weights": {}}
+_NO_EXTRA = {"parts_weight": 0.0, "l2_weight": 0.0, "l1_low_weight": 0.0, "detail_weight": 0.0, "gram_weight": 0.0,
+             "cxs_weight": 0.0, "warmup_weights": {}}
 LOSS_PRESETS: dict[str, dict[str, Any]] = {
-    # Default: a pixel-only warm-up (L1 + detail), ~4x cheaper per step, then CoBi over HED layers
-    # and colour patches beside L1 + detail + P.
+    # Default: a pixel-only warm-up (L1 + parts + detail), ~4x cheaper per step, then CoBi over HED
+    # layers and colour patches beside L1 + parts + detail + P.
     "hybrid": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 10.0,
-               "detail_weight": DETAIL_WEIGHT, "cx_warmup_steps": 2500, "warmup_weights": dict(PIXEL_WARMUP)},
+               "parts_weight": PARTS_WEIGHT, "detail_weight": DETAIL_WEIGHT, "cx_warmup_steps": 2500,
+               "warmup_weights": dict(PIXEL_WARMUP)},
     # The paper's puppet-control loss L_CX^t + L_P^t, no pixel term, with features that see colour
     # and a spatial term (CoBi) that anchors layout (see README).
     "paper": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0,
@@ -259,10 +269,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def without_reference(cfg: Config) -> Config:
-    """A copy of ``cfg`` with ``model.reference`` off: portrait and domain-transfer runs have no
-    target clip whose neutral frame could be warped."""
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, reference=False))
+def without_target_clip(cfg: Config) -> Config:
+    """A copy of ``cfg`` with what needs a target clip's landmarks off: ``model.reference`` (its
+    neutral frame, warped) and the parts term (its eyes, brows and lips). Portrait and
+    domain-transfer runs have no such clip."""
+    warmup = {k: v for k, v in cfg.loss.warmup_weights.items() if k != "parts"}
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, reference=False),
+                               loss=dataclasses.replace(cfg.loss, parts_weight=0.0, warmup_weights=warmup))
 
 
 def load_config(
@@ -314,16 +327,16 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'model.no_input_levels': must be in [0, {len(cfg.model.widths) - 1}], "
                           f"got {cfg.model.no_input_levels}")
     lw = cfg.loss
-    if not any(w > 0 for w in (lw.l1_weight, lw.l2_weight, lw.l1_low_weight, lw.detail_weight, lw.p_weight,
+    if not any(w > 0 for w in (lw.l1_weight, lw.parts_weight, lw.l2_weight, lw.l1_low_weight, lw.detail_weight, lw.p_weight,
                                lw.gram_weight, lw.cx_weight, lw.cxs_weight)):
         raise PuppetError("config keys 'loss.*_weight': every loss weight is 0: nothing to train")
     if cfg.loss.l1_low_factor < 1:
         raise PuppetError(f"config key 'loss.l1_low_factor': must be >= 1, got {cfg.loss.l1_low_factor}")
     if cfg.loss.detail_window < 1:
         raise PuppetError(f"config key 'loss.detail_window': must be >= 1, got {cfg.loss.detail_window}")
-    bad = sorted(set(cfg.loss.warmup_weights) - {"l1", "l2", "l1_low", "detail", "p"})
+    bad = sorted(set(cfg.loss.warmup_weights) - set(WARMUP_TERMS))
     if bad:
-        raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are l1, l2, l1_low, detail, p")
+        raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are {', '.join(WARMUP_TERMS)}")
     for section in ("cx_layers", "cx_spatial", "cxs_layers", "p_layers", "gram_layers"):
         for name in getattr(cfg.loss, section):
             if not _is_layer(name):

@@ -38,6 +38,27 @@ def draw_edges(lm: np.ndarray, size: int, line_width: int = 1) -> np.ndarray:
     return out
 
 
+def _region_indices() -> list[np.ndarray]:
+    """Landmark indices of the expressive regions: each eye with its brow, and the lips."""
+    c = part_connections()
+    eyes_brows = np.unique(np.concatenate([c["eyes"].ravel(), c["brows"].ravel()]))
+    # MediaPipe numbers the image-left eye and brow below 249 and the image-right ones from 249 up.
+    return [eyes_brows[eyes_brows < 249], eyes_brows[eyes_brows >= 249], np.unique(c["lips"].ravel())]
+
+
+def part_mask(lm: np.ndarray, size: int, margin: int = 2) -> np.ndarray:
+    """Landmarks (478, 2) in crop pixels -> (size, size) uint8 mask, 255 on the eyes with their
+    brows and on the lips (their convex hulls grown by ``margin`` px), 0 elsewhere."""
+    import cv2
+
+    out = np.zeros((size, size), dtype=np.uint8)
+    for idx in _region_indices():
+        cv2.fillConvexPoly(out, cv2.convexHull(np.round(lm[idx]).astype(np.int32)), 255)
+    if margin > 0:
+        out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1)))
+    return out
+
+
 def edges_to_rgb(edges: np.ndarray) -> np.ndarray:
     """(6, S, S) uint8 edge map -> (S, S, 3) uint8 picture, one colour per part (channels after the
     sixth, a model input's warped reference, are not drawn)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from puppet.config import Config, without_reference
+from puppet.config import Config, without_target_clip
 from puppet.dataset import extract
 from puppet.drive import DriverToEdges, RenderOptions
 from puppet.errors import PuppetError
@@ -60,7 +60,7 @@ def train_single_image(image: str | Path, driver: str | Path, run_dir: str | Pat
                        resume: bool = False, on_step: StepCallback | None = None, on_extract=None) -> TrainResult:
     """Train (or resume) a single-image model in ``run_dir``; returns when done or time is up."""
     image, driver, run_dir = Path(image), Path(driver), Path(run_dir)
-    cfg = without_reference(cfg)
+    cfg = without_target_clip(cfg)
     rgb = read_image(image)
     probe(driver, audio=False)
     size = cfg.data.size
@@ -79,7 +79,7 @@ def train_single_image(image: str | Path, driver: str | Path, run_dir: str | Pat
 
     def batch(idx: np.ndarray):
         return (to_tensor_edges(edges[idx], device), portrait_t.expand(len(idx), -1, -1, -1),
-                to_tensor_images(data.frames[idx], device), [0] * len(idx))
+                to_tensor_images(data.frames[idx], device), [0] * len(idx), None)
 
     def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
         g = to_uint8_images(model(to_tensor_edges(edges[sample_idx], device)))

@@ -28,6 +28,7 @@ from torch import nn
 from puppet.config import Config
 from puppet.dataset import Extraction, extract, split
 from puppet.drive import model_inputs
+from puppet.edges import part_mask
 from puppet.errors import PuppetError
 from puppet.meta import TargetMeta
 from puppet.metrics import psnr
@@ -108,8 +109,14 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
             return frames_dev[1][t], frames_dev[0][t]
         return to_tensor_edges(inputs[indices], device), to_tensor_images(data.frames[indices], device)
 
+    masks = None  # (F, 1, S, S) uint8: eyes with brows, lips (only when a term uses them)
+    if cfg.loss.parts_weight > 0 or cfg.loss.warmup_weights.get("parts", 0) > 0:
+        masks = np.stack([part_mask(lm, data.size) for lm in data.landmarks])[:, None]
+
     def batch(idx: np.ndarray):
-        return (*load(train_idx[idx]), None, [int(i) for i in train_idx[idx]])
+        frames = train_idx[idx]
+        mask = to_tensor_edges(masks[frames], device) if masks is not None else None
+        return (*load(frames), None, [int(i) for i in frames], mask)
 
     def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
         ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from puppet.checkpoint import load_checkpoint
-from puppet.config import Config, without_reference
+from puppet.config import Config, without_target_clip
 from puppet.errors import PuppetError
 from puppet.models import build_model
 from puppet.tensors import to_tensor_images, to_uint8_images
@@ -47,7 +47,7 @@ def train_transfer(source: str | Path, target: str | Path, run_dir: str | Path, 
                    resume: bool = False, on_step=None) -> TrainResult:
     """Train an A -> B generator from two folders of unpaired images (use ``--loss transfer``)."""
     run_dir = Path(run_dir)
-    cfg = without_reference(cfg)
+    cfg = without_target_clip(cfg)
     size = cfg.data.size
     a_imgs, _ = load_folder(source, size)
     b_imgs, _ = load_folder(target, size)
@@ -61,7 +61,7 @@ def train_transfer(source: str | Path, target: str | Path, run_dir: str | Path, 
         # One item = one (a, b) pair: every A image meets every B image equally often.
         a = a_t[torch.from_numpy(idx // len(b_imgs)).to(device)]
         b_idx = idx % len(b_imgs)
-        return a, b_t[torch.from_numpy(b_idx).to(device)], a, [int(i) for i in b_idx]
+        return a, b_t[torch.from_numpy(b_idx).to(device)], a, [int(i) for i in b_idx], None
 
     def evaluate(model, at_step: int, terms: dict) -> dict:
         g = to_uint8_images(model(a_t[: min(4, len(a_imgs))]))

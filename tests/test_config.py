@@ -74,3 +74,14 @@ def test_round_trip(tmp_path):
 def test_shipped_configs_are_valid():
     for p in sorted((ROOT / "configs").glob("*.yaml")):
         load_config(p)
+
+
+def test_without_target_clip_drops_what_needs_the_clips_landmarks():
+    from puppet.config import without_target_clip
+
+    cfg = load_config(overrides=["model.reference=true"])
+    assert cfg.loss.parts_weight > 0 and "parts" in cfg.loss.warmup_weights
+    out = without_target_clip(cfg)
+    assert out.model.reference is False and out.loss.parts_weight == 0.0
+    assert out.loss.warmup_weights == {k: v for k, v in cfg.loss.warmup_weights.items() if k != "parts"}
+    assert cfg.loss.parts_weight > 0 and cfg.model.reference  # the original is left as it was

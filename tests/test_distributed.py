@@ -10,9 +10,11 @@ from tests.conftest import MEDIA, ROOT, need_shared
 
 # L1 only: its gradient averaged over two ranks of batch 1 equals the gradient of one batch of 2
 # (the perceptual term normalises by batch statistics, CX compares per sample: both also fine,
-# but L1 makes the equality exact up to float rounding).
+# but L1 makes the equality exact up to float rounding). The parts term is per image too, but its
+# few masked pixels of a 32^2 crop make Adam's rounding show at rtol 1e-4 (2.5e-4 seen), so it is off.
 COMMON = ["--config", str(ROOT / "configs" / "tiny.yaml"), "--set", "train.vgg_weights=random",
-          "--set", "loss.cx_weight=0", "--set", "loss.p_weight=0"]
+          "--set", "loss.cx_weight=0", "--set", "loss.p_weight=0", "--set", "loss.parts_weight=0",
+          "--set", "loss.warmup_weights={}"]
 
 
 def _train(out, steps, batch, nproc=1, resume=False):

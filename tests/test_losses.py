@@ -83,3 +83,24 @@ def test_detail_loss_gradcheck():
     x = torch.rand(1, 3, 8, 8, dtype=torch.float64, requires_grad=True)
     y = torch.rand(1, 3, 8, 8, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda t: detail_loss(t, y, window=3), (x,))
+
+
+def test_masked_l1_known_answers():
+    from puppet.losses.pixel import masked_l1_loss
+
+    x, y = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    y[..., :2, :] = 1.0  # the top half differs by 1, the bottom half not at all
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1.0
+    assert masked_l1_loss(x, y, mask).item() == pytest.approx(1.0)
+    assert masked_l1_loss(x, y, 1 - mask).item() == pytest.approx(0.0)
+    assert masked_l1_loss(x, y, torch.ones(1, 1, 4, 4)).item() == pytest.approx(0.5)  # plain L1
+    assert masked_l1_loss(x, y, torch.zeros(1, 1, 4, 4)).item() == 0.0  # empty mask: no term, no NaN
+    # per image: a one-pixel mask counts as much as a large one (pooled over the batch it would be 1/9)
+    one = torch.zeros(1, 1, 4, 4)
+    one[..., 0, 0] = 1.0  # a pixel where x and y differ by 1
+    two = masked_l1_loss(torch.zeros(2, 3, 4, 4), torch.cat([y, torch.zeros(1, 3, 4, 4)]), torch.cat([one, mask]))
+    assert two.item() == pytest.approx(0.5)
+    from puppet.losses import MaskedL1Loss
+
+    assert MaskedL1Loss()(x, y, mask).item() == pytest.approx(1.0)

@@ -17,7 +17,7 @@ def _ident(x):
 def test_objective_terms_and_warmup():
     # warm-up with the main pixel and perceptual weights (empty warmup_weights; the default's is L1 alone)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", ["loss.cx_weight=1", "loss.l1_weight=10",
-                                                        "loss.warmup_weights={}", "loss.detail_weight=0",
+                                                        "loss.warmup_weights={}", "loss.detail_weight=0", "loss.parts_weight=0",
                                                         "loss.cx_layers={conv3_2: 1.0, conv4_2: 1.0}"]).loss
     obj = Objective(cfg, _ident)
     x, y = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8)
@@ -38,7 +38,8 @@ def test_lowpass_l1_term_and_known_answer():
     assert lowpass_l1_loss(x, y, 8).item() == pytest.approx(0.25)
     assert lowpass_l1_loss(x, y, 1).item() == pytest.approx(0.25)  # mean |x - y| too
     cfg = load_config(overrides=["loss.l1_low_weight=4", "loss.l1_weight=0", "loss.cx_weight=0", "loss.detail_weight=0",
-                                 "loss.p_weight=0", "loss.l1_low_factor=8", "loss.warmup_weights={}"]).loss
+                                 "loss.p_weight=0", "loss.l1_low_factor=8", "loss.warmup_weights={}",
+                                 "loss.parts_weight=0"]).loss
     _, terms = Objective(cfg, None)(x, y, step=0)
     assert terms == {"l1_low": pytest.approx(1.0)}
 
@@ -46,7 +47,7 @@ def test_lowpass_l1_term_and_known_answer():
 def test_detail_term_in_the_warmup_and_after():
     x, y = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
     cfg = load_config(overrides=["loss.detail_weight=3", "loss.detail_window=4", "loss.cx_weight=0",
-                                 "loss.p_weight=0", "loss.warmup_weights={l1: 10, detail: 2}"]).loss
+                                 "loss.p_weight=0", "loss.warmup_weights={l1: 10, detail: 2}", "loss.parts_weight=0"]).loss
     obj = Objective(cfg, None)
     _, warm = obj(x, y, step=0)
     _, main = obj(x, y, step=cfg.cx_warmup_steps)
@@ -55,6 +56,24 @@ def test_detail_term_in_the_warmup_and_after():
     assert main["detail"] == pytest.approx(3 * detail_loss(x, y, 4).item(), rel=1e-5)
     with pytest.raises(PuppetError, match="loss.detail_window"):
         load_config(overrides=["loss.detail_window=0"])
+
+
+def test_parts_term_weights_l1_inside_the_mask_in_the_warmup_and_after():
+    from puppet.losses.pixel import masked_l1_loss
+
+    x, y = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    mask = (torch.rand(2, 1, 8, 8) > 0.7).float()
+    cfg = load_config(overrides=["loss.parts_weight=3", "loss.cx_weight=0", "loss.p_weight=0",
+                                 "loss.detail_weight=0", "loss.warmup_weights={l1: 10, parts: 2}"]).loss
+    obj = Objective(cfg, None)
+    _, warm = obj(x, y, step=0, mask=mask)
+    _, main = obj(x, y, step=cfg.cx_warmup_steps, mask=mask)
+    assert warm["parts"] == pytest.approx(2 * masked_l1_loss(x, y, mask).item(), rel=1e-5)
+    assert main["parts"] == pytest.approx(3 * masked_l1_loss(x, y, mask).item(), rel=1e-5)
+    with pytest.raises(PuppetError, match="loss.parts_weight"):
+        obj(x, y, step=0)
+    with pytest.raises(PuppetError, match="warm-up terms are"):
+        load_config(overrides=["loss.warmup_weights={cx: 1}"])
 
 
 def test_feature_layers_skip_zero_weights():
@@ -82,7 +101,8 @@ def test_cached_target_features_equal_fresh_ones_and_are_computed_once():
 
 def test_all_zero_weights_is_an_error():
     with pytest.raises(PuppetError, match="every loss weight is 0"):  # found when the config loads
-        load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0", "loss.detail_weight=0"])
+        load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.l1_weight=0", "loss.detail_weight=0",
+                               "loss.parts_weight=0"])
     # a warm-up with nothing in it
     cfg = load_config(overrides=["loss.cx_weight=0", "loss.p_weight=0", "loss.warmup_weights={l1: 0.0}"]).loss
     with pytest.raises(PuppetError, match="every loss weight is 0"):
@@ -96,7 +116,7 @@ def test_spatial_weight_for_unknown_layer_is_a_config_error():
 
 def test_pixel_only_warmup_skips_features_then_switches_to_main_weights():
     cfg = load_config(overrides=["loss.cx_warmup_steps=5", "loss.warmup_weights={l1: 3.0}", "loss.l1_weight=0",
-                                 "loss.p_weight=0.1", "loss.cx_weight=1",
+                                 "loss.p_weight=0.1", "loss.cx_weight=1", "loss.parts_weight=0",
                                  "loss.cx_layers={conv3_2: 1.0, conv4_2: 1.0}"]).loss
     calls = []
 

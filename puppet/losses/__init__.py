@@ -15,11 +15,20 @@ from puppet.losses.contextual import (
     sample_positions,
 )
 from puppet.losses.perceptual import GramLoss, PerceptualLoss, gram_loss, gram_matrix, perceptual_loss
-from puppet.losses.pixel import DetailLoss, L1Loss, L2Loss, detail_loss, l1_loss, l2_loss
+from puppet.losses.pixel import (
+    DetailLoss,
+    L1Loss,
+    L2Loss,
+    MaskedL1Loss,
+    detail_loss,
+    l1_loss,
+    l2_loss,
+    masked_l1_loss,
+)
 
 __all__ = [
     "ContextualLoss", "VGGContextualLoss", "contextual_loss", "contextual_loss_layers",
     "contextual_loss_reference", "contextual_similarity", "contextual_similarity_reference",
     "sample_positions", "GramLoss", "PerceptualLoss", "gram_loss", "gram_matrix", "perceptual_loss",
-    "DetailLoss", "L1Loss", "L2Loss", "detail_loss", "l1_loss", "l2_loss",
+    "DetailLoss", "L1Loss", "L2Loss", "MaskedL1Loss", "detail_loss", "l1_loss", "l2_loss", "masked_l1_loss",
 ]

@@ -14,7 +14,7 @@ from puppet.config import LossConfig
 from puppet.errors import PuppetError
 from puppet.losses.contextual import contextual_loss_layers
 from puppet.losses.perceptual import gram_loss, perceptual_loss
-from puppet.losses.pixel import detail_loss, l1_loss, l2_loss, lowpass_l1_loss
+from puppet.losses.pixel import detail_loss, l1_loss, l2_loss, lowpass_l1_loss, masked_l1_loss
 
 Features = dict[str, torch.Tensor]
 
@@ -55,10 +55,11 @@ class TargetFeatureCache:
 class Objective(nn.Module):
     """The weighted sum of the configured loss terms.
 
-    ``forward(out, target, step, source=None, generator=None, target_keys=None)``
+    ``forward(out, target, step, source=None, generator=None, target_keys=None, mask=None)``
     takes generated and real images (B, 3, S, S) in [0, 1] (``source``: driver
     frames, for the L_CX^s term; ``target_keys``: one integer per target image
-    naming a fixed image whose features may be cached) and returns
+    naming a fixed image whose features may be cached; ``mask``: (B, 1, S, S) in
+    [0, 1], the target's eyes, brows and lips, for the ``parts`` term) and returns
     ``(total, {term: float})``. Features are computed once per image for every
     layer any term needs, and not at all in steps that need none.
 
@@ -85,7 +86,7 @@ class Objective(nn.Module):
     def weights(self, step: int) -> dict[str, float]:
         """Weight of each scalar term at ``step``: the warm-up's until cx_warmup_steps, then the main ones."""
         c = self.cfg
-        main = {"l1": c.l1_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight, "detail": c.detail_weight,
+        main = {"l1": c.l1_weight, "parts": c.parts_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight, "detail": c.detail_weight,
                 "p": c.p_weight, "gram": c.gram_weight, "cx": c.cx_weight, "cx_s": c.cxs_weight}
         if step >= c.cx_warmup_steps:
             return main
@@ -94,12 +95,18 @@ class Objective(nn.Module):
         return {**main, "cx": 0.0, "cx_s": 0.0}
 
     def forward(self, out, target, step: int, source=None, generator: torch.Generator | None = None,
-                target_keys: list[int] | None = None):
+                target_keys: list[int] | None = None, mask: torch.Tensor | None = None):
         c = self.cfg
         w = self.weights(step)
         terms: dict[str, torch.Tensor] = {}
         if w["l1"] > 0:
             terms["l1"] = w["l1"] * l1_loss(out.float(), target.float())
+        if w["parts"] > 0:
+            if mask is None:  # single-image and domain-transfer training have no target landmarks
+                raise PuppetError("config key 'loss.parts_weight': the parts term needs the target's landmarks "
+                                  "(puppet training from a video); set loss.parts_weight=0 and leave it out "
+                                  "of loss.warmup_weights")
+            terms["parts"] = w["parts"] * masked_l1_loss(out.float(), target.float(), mask)
         if w["l2"] > 0:
             terms["l2"] = w["l2"] * l2_loss(out.float(), target.float())
         if w["l1_low"] > 0:

@@ -14,6 +14,17 @@ def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x - y).abs().mean()
 
 
+def masked_l1_loss(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference inside ``mask``, per image, averaged over the batch; scalar >= 0.
+
+    x, y: (B, C, H, W); mask: (B, 1, H, W) in [0, 1], the weight of each position. An image whose
+    mask is empty adds 0. Per image, so a batch split over processes averages to the same value.
+    """
+    m = mask.to(x.dtype)
+    per_image = ((x - y).abs() * m).sum((1, 2, 3)) / (m.sum((1, 2, 3)) * x.shape[1]).clamp_min(1e-6)
+    return per_image.mean()
+
+
 def l2_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared difference; scalar >= 0."""
     return (x - y).pow(2).mean()
@@ -48,6 +59,11 @@ def detail_loss(x: torch.Tensor, y: torch.Tensor, window: int = 8, eps: float = 
 class L1Loss(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return l1_loss(x, y)
+
+
+class MaskedL1Loss(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return masked_l1_loss(x, y, mask)
 
 
 class L2Loss(nn.Module):
