@@ -63,12 +63,14 @@ def test_connections_are_mediapipes_and_need_no_mediapipe():
 def test_part_mask_covers_eyes_brows_and_lips_only():
     from puppet.edges import part_mask
 
+    rng = np.random.default_rng(0)
     lm = np.zeros((478, 2), np.float32) + 2  # every point in the corner ...
     c = part_connections()
-    lm[np.unique(c["lips"])] = [(x, y) for x, y in np.random.default_rng(0).uniform(36, 44, (len(np.unique(c["lips"])), 2))]
+    lips = np.unique(c["lips"])
+    lm[lips] = rng.uniform(36, 44, (len(lips), 2))  # ... but the lips (around 40, 40)
     eye_r = np.unique(np.concatenate([c["eyes"].ravel(), c["brows"].ravel()]))
-    eye_r = eye_r[eye_r >= 249]  # ... but the lips (around 40, 40) and the image-right eye with its brow
-    lm[eye_r] = np.random.default_rng(1).uniform(10, 20, (len(eye_r), 2))
+    eye_r = eye_r[eye_r >= 249]  # and the image-right eye with its brow (around 15, 15)
+    lm[eye_r] = rng.uniform(10, 20, (len(eye_r), 2))
     m = part_mask(lm, 64, margin=0)
     assert m.shape == (64, 64) and m.dtype == np.uint8
     assert m[40, 40] == 255 and m[15, 15] == 255  # inside the lips' and the eye's hulls

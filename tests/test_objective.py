@@ -17,7 +17,8 @@ def _ident(x):
 def test_objective_terms_and_warmup():
     # warm-up with the main pixel and perceptual weights (empty warmup_weights; the default's is L1 alone)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", ["loss.cx_weight=1", "loss.l1_weight=10",
-                                                        "loss.warmup_weights={}", "loss.detail_weight=0", "loss.parts_weight=0",
+                                                        "loss.warmup_weights={}", "loss.detail_weight=0",
+                                                        "loss.parts_weight=0",
                                                         "loss.cx_layers={conv3_2: 1.0, conv4_2: 1.0}"]).loss
     obj = Objective(cfg, _ident)
     x, y = torch.rand(2, 3, 8, 8, requires_grad=True), torch.rand(2, 3, 8, 8)
@@ -47,7 +48,8 @@ def test_lowpass_l1_term_and_known_answer():
 def test_detail_term_in_the_warmup_and_after():
     x, y = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
     cfg = load_config(overrides=["loss.detail_weight=3", "loss.detail_window=4", "loss.cx_weight=0",
-                                 "loss.p_weight=0", "loss.warmup_weights={l1: 10, detail: 2}", "loss.parts_weight=0"]).loss
+                                 "loss.p_weight=0", "loss.warmup_weights={l1: 10, detail: 2}",
+                                 "loss.parts_weight=0"]).loss
     obj = Objective(cfg, None)
     _, warm = obj(x, y, step=0)
     _, main = obj(x, y, step=cfg.cx_warmup_steps)

@@ -86,8 +86,8 @@ class Objective(nn.Module):
     def weights(self, step: int) -> dict[str, float]:
         """Weight of each scalar term at ``step``: the warm-up's until cx_warmup_steps, then the main ones."""
         c = self.cfg
-        main = {"l1": c.l1_weight, "parts": c.parts_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight, "detail": c.detail_weight,
-                "p": c.p_weight, "gram": c.gram_weight, "cx": c.cx_weight, "cx_s": c.cxs_weight}
+        main = {"l1": c.l1_weight, "parts": c.parts_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight,
+                "detail": c.detail_weight, "p": c.p_weight, "gram": c.gram_weight, "cx": c.cx_weight, "cx_s": c.cxs_weight}
         if step >= c.cx_warmup_steps:
             return main
         if c.warmup_weights:
