@@ -30,6 +30,7 @@ from puppet.dataset import Extraction, extract, split
 from puppet.drive import model_inputs
 from puppet.edges import part_mask
 from puppet.errors import PuppetError
+from puppet.losses.objective import term_used
 from puppet.meta import TargetMeta
 from puppet.metrics import psnr
 from puppet.retarget import expression_amplitude, expression_range, neutral_index, pose_range
@@ -110,7 +111,7 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         return to_tensor_edges(inputs[indices], device), to_tensor_images(data.frames[indices], device)
 
     masks = None  # (F, 1, S, S) uint8: eyes with brows, lips (only when a term uses them)
-    if cfg.loss.parts_weight > 0 or cfg.loss.warmup_weights.get("parts", 0) > 0:
+    if term_used(cfg.loss, "parts"):
         masks = np.stack([part_mask(lm, data.size) for lm in data.landmarks])[:, None]
 
     def batch(idx: np.ndarray):

@@ -135,3 +135,15 @@ def test_pixel_only_warmup_skips_features_then_switches_to_main_weights():
     assert set(terms) == {"detail", "p", "cx"} and calls  # the default's detail term joins the main phase
     with pytest.raises(PuppetError, match="warmup_weights.cx"):
         load_config(overrides=["loss.warmup_weights={cx: 1.0}"])
+
+
+def test_term_used_reads_the_warmup_and_the_main_weights():
+    from puppet.losses.objective import term_used
+
+    def used(*overrides):
+        return term_used(load_config(overrides=list(overrides)).loss, "parts")
+
+    assert used()  # the default: in the warm-up and after
+    assert used("loss.parts_weight=0", "loss.warmup_weights={l1: 10, parts: 2}")  # warm-up only
+    assert used("loss.warmup_weights={}")  # an empty warm-up runs the main weights
+    assert not used("loss.parts_weight=0", "loss.warmup_weights={l1: 10}")

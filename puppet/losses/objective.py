@@ -29,6 +29,19 @@ def feature_layers(cfg: LossConfig) -> list[str]:
     return list(layers)
 
 
+def main_weights(cfg: LossConfig) -> dict[str, float]:
+    """Weight of each scalar term after the warm-up, by term name."""
+    return {"l1": cfg.l1_weight, "parts": cfg.parts_weight, "l2": cfg.l2_weight, "l1_low": cfg.l1_low_weight,
+            "detail": cfg.detail_weight, "p": cfg.p_weight, "gram": cfg.gram_weight, "cx": cfg.cx_weight,
+            "cx_s": cfg.cxs_weight}
+
+
+def term_used(cfg: LossConfig, term: str) -> bool:
+    """Whether ``term`` has a non-zero weight in the warm-up or after it (an empty
+    ``warmup_weights`` means the main weights there too, as :meth:`Objective.weights` reads it)."""
+    return main_weights(cfg)[term] > 0 or cfg.warmup_weights.get(term, 0.0) > 0
+
+
 class TargetFeatureCache:
     """Features of fixed target images, computed once per image index and kept on their device.
 
@@ -86,8 +99,7 @@ class Objective(nn.Module):
     def weights(self, step: int) -> dict[str, float]:
         """Weight of each scalar term at ``step``: the warm-up's until cx_warmup_steps, then the main ones."""
         c = self.cfg
-        main = {"l1": c.l1_weight, "parts": c.parts_weight, "l2": c.l2_weight, "l1_low": c.l1_low_weight,
-                "detail": c.detail_weight, "p": c.p_weight, "gram": c.gram_weight, "cx": c.cx_weight, "cx_s": c.cxs_weight}
+        main = main_weights(c)
         if step >= c.cx_warmup_steps:
             return main
         if c.warmup_weights:
