@@ -151,8 +151,9 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (train.device)."),
     set_: SetOpt = None,
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
-    init: Optional[Path] = typer.Option(None, help="Start from this model's weights (a run folder of the same "
-                                                   "architecture, e.g. a puppet of someone else; train.init)."),
+    init: Optional[Path] = typer.Option(None, help="Start from this model's weights (same architecture: a prior "
+                                                   "from puppet pretrain, or a puppet of someone else; "
+                                                   "train.init)."),
 ):
     """Train a CRN that renders the target from face edge maps (CX + perceptual losses).
 
@@ -203,6 +204,56 @@ def train(
                   + (" (time limit)" if res.stopped_by_time else "") + held_out)
     console.print(f"model: {run_dir}   samples: {run_dir / 'samples' / 'latest.png'}")
     console.print(f"next:  puppet animate --model {run_dir} --driver DRIVER.mp4")
+
+
+@app.command()
+@handle_errors
+def pretrain(
+    clips: list[Path] = typer.Argument(..., help="Videos of several people; never the target the prior is "
+                                                 "meant for."),
+    out: Path = typer.Option(Path("runs/prior"), "--out", "-o", help="Run folder."),
+    config: ConfigOpt = None,
+    steps: Optional[int] = typer.Option(None, help="Training steps (train.steps)."),
+    minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes (train.max_minutes)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (train.device)."),
+    set_: SetOpt = None,
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+    export: Optional[Path] = typer.Option(None, help="Also write the weights alone, half precision, here."),
+):
+    """Train a prior on several people's clips; start a puppet from it with puppet train --init PRIOR.
+
+    The loss is the default's pixel terms (L1, parts, detail: no VGG pass); the model and data settings
+    are those of --config, so fine-tune with the same config.
+    """
+    from puppet.config import load_config
+    from puppet.prior import PRIOR_LANDMARK_NOISE, export_prior, pretrain as do_pretrain
+    from puppet.trainer import TrainingInterrupted
+
+    extra: dict = {"train": {k: v for k, v in (("steps", steps), ("max_minutes", minutes), ("device", device))
+                             if v is not None}}
+    own = resume and config is None and (out / "config.yaml").is_file()  # a resumed run keeps its settings
+    if not own:
+        extra["train"].setdefault("landmark_noise", PRIOR_LANDMARK_NOISE)
+    cfg = load_config(out / "config.yaml" if own else config, set_, loss_preset=None if own else "prior",
+                      extra=extra)
+    with _Bar() as bar:
+        try:
+            res = do_pretrain(clips, out, cfg, resume=resume,
+                              on_step=lambda s, t, terms: bar(s, t, "pretraining", " ".join(
+                                  f"{k} {v:.3f}" for k, v in terms.items())),
+                              on_extract=lambda d, t, s: bar(d, t, f"extract: {s}"))
+        except TrainingInterrupted as e:
+            bar.progress.stop()
+            _console(stderr=True).print(f"{e}; continue with: puppet pretrain ... --out {out} --resume")
+            raise typer.Exit(130) from None
+    console = _console()
+    held_out = f"; held-out PSNR {res.val['val_psnr']:.2f} dB" if "val_psnr" in res.val else ""
+    console.print(f"prior trained to step {res.step} in {res.seconds / 60:.1f} min" + held_out)
+    target = out
+    if export is not None:
+        target = export_prior(out, export)
+        console.print(f"weights: {target}")
+    console.print(f"next:  puppet train --target VIDEO --init {target}")
 
 
 @app.command()

@@ -122,13 +122,17 @@ class TrainConfig:
     ckpt_every: int = 200
     vgg_weights: str = "auto"  # auto | vgg19 | vgg16-hed | random | PATH
     cache_targets: bool = True  # compute each target frame's loss features once, not every step
-    # Start from this model's weights (a run folder or checkpoint of the same architecture, e.g. a
-    # puppet of another person) instead of random ones; the optimizer and step start afresh.
+    # Start from this model's weights (a run folder or checkpoint of the same architecture: a prior from
+    # puppet pretrain, or a puppet of another person) instead of random ones; optimizer and step start afresh.
     init: str = ""
     # Draw frames with rare mouth/eye openings more often (puppet.sampling): 0 = uniform, 1 = every
     # opening about equally likely. 0.5: glasses_man's few open-mouth frames go from 3 % to 23 % of
     # the draws, and the mouth follows a talking driver (README).
     balance: float = 0.5
+    # Redraw each drawn frame's edge map from its landmarks plus Gaussian noise of this many inter-ocular
+    # distances per point (0 = the cached maps). A prior (puppet pretrain) uses it: trained on several
+    # people without it, its output follows the tiniest shape change and puppets started from it jitter.
+    landmark_noise: float = 0.0
 
 
 @dataclass
@@ -162,6 +166,9 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {
                   "cx_warmup_steps": 0},
     # The paper's "previous" baseline: L1 + L_P.
     "baseline": {**_NO_EXTRA, "cx_weight": 0.0, "p_weight": 0.1, "l1_weight": 10.0, "cx_warmup_steps": 0},
+    # A prior (puppet pretrain): the default's warm-up terms throughout; the fine-tune adds the rest.
+    "prior": {**_NO_EXTRA, "cx_weight": 0.0, "p_weight": 0.0, "cx_warmup_steps": 0,
+              **{f"{k}_weight": v for k, v in PIXEL_WARMUP.items()}},
     # Single-image animation: L_CX^t (portrait) + L_CX^s (driver frame), after a short L1
     # warm-up against the portrait, with L1 kept to anchor its colours (CX alone drifts, see README).
     "single": {**_NO_EXTRA, **VGG_CX, "cx_weight": 0.5, "cxs_weight": 0.2, "p_weight": 0.1, "l1_weight": 10.0,
@@ -322,6 +329,11 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'train.lr_decay_fraction': must be in [0, 1], got {cfg.train.lr_decay_fraction}")
     if cfg.train.balance < 0:
         raise PuppetError(f"config key 'train.balance': must be >= 0, got {cfg.train.balance}")
+    if cfg.train.landmark_noise < 0:
+        raise PuppetError(f"config key 'train.landmark_noise': must be >= 0, got {cfg.train.landmark_noise}")
+    if cfg.train.landmark_noise > 0 and cfg.model.reference:
+        raise PuppetError("config key 'train.landmark_noise': not with model.reference (the warped reference "
+                          "is drawn from the clean landmarks)")
     if len(cfg.data.portrait_pose) != 3:
         raise PuppetError("config key 'data.portrait_pose': expected [max_degrees, max_shift, max_scale_change]")
     if not 0 <= cfg.model.no_input_levels < len(cfg.model.widths):

@@ -35,6 +35,9 @@ class Renderer:
     def __init__(self, state: dict, device: str = "auto", options: RenderOptions | None = None):
         if state.get("kind") == "transfer":
             raise PuppetError("this is a domain-transfer model (image to image); apply it with puppet transfer")
+        if state.get("kind") == "prior":
+            raise PuppetError("this is a prior (trained on several people, it renders no one); fine-tune it "
+                              "on a target first: puppet train --target VIDEO --init PRIOR")
         self.cfg = config_from_dict(state["config"])
         self.meta = TargetMeta.from_dict(state["meta"])
         self.options = options or RenderOptions()

@@ -28,12 +28,12 @@ from torch import nn
 from puppet.config import Config
 from puppet.dataset import Extraction, extract, split
 from puppet.drive import model_inputs
-from puppet.edges import part_mask
+from puppet.edges import draw_edges, part_mask
 from puppet.errors import PuppetError
 from puppet.losses.objective import term_used
 from puppet.meta import TargetMeta
 from puppet.metrics import psnr
-from puppet.retarget import expression_amplitude, expression_range, neutral_index, pose_range
+from puppet.retarget import expression_amplitude, expression_range, iod, neutral_index, pose_range
 from puppet.sampling import balance_weights, expression_features
 from puppet.tensors import to_tensor_edges, to_tensor_images, to_uint8_images
 from puppet.trainer import (StepCallback, Task, TrainResult, device_for, init_distributed, open_run, optimise,
@@ -97,9 +97,29 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
     device = device_for(cfg, dist)
     meta = state["meta"] if state else target_meta(data, target).to_dict()
 
+    weights = None
+    if cfg.train.balance > 0:
+        weights = balance_weights(expression_features(data.landmarks[train_idx]), cfg.train.balance)
+    inputs = clip_inputs(data, meta, cfg)
+    task = frames_task("puppet", run_dir, cfg, device, data, inputs, train_idx, val_idx, meta, weights)
+    try:
+        res = optimise(run_dir, cfg, device, task, state, on_step, dist)
+        dist.barrier()  # tear the group down only once rank 0 has written its last checkpoint
+        return res
+    finally:
+        dist.close()
+
+
+def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, data: Extraction, inputs: np.ndarray,
+                train_idx: np.ndarray, val_idx: np.ndarray, meta: dict, weights: np.ndarray | None) -> Task:
+    """The trainer's task for frames of one or more clips: draw (input, frame, part mask) batches from
+    ``train_idx`` and score ``val_idx`` (about 32 of them) with a sample grid of four of them.
+
+    ``data`` holds the frames, landmarks and edge maps (F, ...) of every clip; ``inputs`` (F, C, S, S)
+    uint8 the generator's input per frame; ``weights`` (len(train_idx),) sampling probabilities or None.
+    """
     sample_idx = val_idx if len(val_idx) else train_idx
     sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
-    inputs = clip_inputs(data, meta, cfg)
     frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
     if device.type == "cuda":
         frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(inputs, device))
@@ -114,10 +134,15 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
     if term_used(cfg.loss, "parts"):
         masks = np.stack([part_mask(lm, data.size) for lm in data.landmarks])[:, None]
 
-    def batch(idx: np.ndarray):
+    noise, line_width = cfg.train.landmark_noise, int(data.manifest["settings"]["line_width"])
+
+    def batch(idx: np.ndarray, generator: torch.Generator):
         frames = train_idx[idx]
         mask = to_tensor_edges(masks[frames], device) if masks is not None else None
-        return (*load(frames), None, [int(i) for i in frames], mask)
+        e, r = load(frames)
+        if noise > 0:
+            e = to_tensor_edges(noisy_edges(data.landmarks[frames], data.size, line_width, noise, generator), device)
+        return e, r, None, [int(i) for i in frames], mask
 
     def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
         ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx
@@ -130,13 +155,12 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
         write_samples(run_dir, at_step, grid, {"step": at_step, **terms, **val})
         return val
 
-    weights = None
-    if cfg.train.balance > 0:
-        weights = balance_weights(expression_features(data.landmarks[train_idx]), cfg.train.balance)
-    task = Task("puppet", len(train_idx), batch, evaluate, meta, weights=weights)
-    try:
-        res = optimise(run_dir, cfg, device, task, state, on_step, dist)
-        dist.barrier()  # tear the group down only once rank 0 has written its last checkpoint
-        return res
-    finally:
-        dist.close()
+    return Task(kind, len(train_idx), batch, evaluate, meta, weights=weights)
+
+
+def noisy_edges(landmarks: np.ndarray, size: int, line_width: int, sigma: float,
+                generator: torch.Generator) -> np.ndarray:
+    """Edge maps (B, 6, S, S) uint8 of landmarks (B, 478, 2) moved by Gaussian noise of ``sigma``
+    inter-ocular distances per point (drawn from ``generator``, so a resumed run repeats it)."""
+    noise = torch.randn(landmarks.shape, generator=generator, dtype=torch.float64).numpy()
+    return np.stack([draw_edges(lm + sigma * iod(lm) * n, size, line_width) for lm, n in zip(landmarks, noise)])

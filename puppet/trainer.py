@@ -39,9 +39,9 @@ from puppet.utils import ensure_dir, pick_device, tile, write_image
 
 log = logging.getLogger("puppet")
 StepCallback = Callable[[int, int, dict], None]  # (step, total_steps, {term: value})
-# sampled indices -> (input, target, source or None, target keys or None, part mask or None) on the
-# device; the keys name fixed target images whose loss features may be cached
-BatchFn = Callable[[np.ndarray], tuple]
+# (sampled indices, the step's generator) -> (input, target, source or None, target keys or None, part
+# mask or None) on the device; the keys name fixed target images whose loss features may be cached
+BatchFn = Callable[[np.ndarray, torch.Generator], tuple]
 EvalFn = Callable[[nn.Module, int, dict], dict]  # (model, step, last terms) -> metrics; writes samples
 
 
@@ -69,7 +69,8 @@ class Task:
     Attributes:
         kind: checkpoint kind ("puppet", "single-image", "transfer").
         n_items: how many training items ``batch`` draws from.
-        batch: indices -> (input, target, source or None, target keys or None, part mask or None).
+        batch: (indices, the step's generator) -> (input, target, source or None, target keys or None, part
+            mask or None); any randomness comes from the generator, so a resumed run repeats it.
         evaluate: (model, step, last terms) -> held-out metrics; writes samples.
         meta: what rendering needs, stored in the checkpoint (plain dict).
         in_channels: generator input channels.
@@ -247,10 +248,12 @@ def _build(cfg: Config, device: torch.device, task: Task, dist: Dist, state: dic
 
 
 def _load_init(net: nn.Module, cfg: Config, kind: str) -> None:
-    """Copy the weights of ``train.init`` (same architecture) into ``net``; PuppetError if it does not fit."""
+    """Copy the weights of ``train.init`` (a model of the same kind, or a prior; same architecture) into
+    ``net``; PuppetError if it does not fit."""
     init = load_checkpoint(cfg.train.init)
     other = config_from_dict(init["config"])
-    if init.get("kind", "puppet") != kind or (other.model, other.data.size) != (cfg.model, cfg.data.size):
+    same = (other.model, other.data.size) == (cfg.model, cfg.data.size)
+    if init.get("kind", "puppet") not in (kind, "prior") or not same:
         raise PuppetError(f"{cfg.train.init}: --init model has another architecture (model settings or "
                           "data.size differ); train with the same config as that model")
     net.load_state_dict(init["model"])
@@ -267,7 +270,7 @@ def lr_factor(progress: float, decay_fraction: float) -> float:
 
 def _train_step(p: _Parts, cfg: Config, device: torch.device, task: Task, step: int, dist: Dist) -> dict:
     idx, g = draw_indices(cfg, step, task.n_items, dist, task.weights)
-    e, r, src, keys, mask = task.batch(idx)
+    e, r, src, keys, mask = task.batch(idx, g)
     with autocast_for(device, cfg.train.amp):
         loss, terms = p.objective(p.model(e), r, step, source=src, generator=g, target_keys=keys, mask=mask)
     p.opt.zero_grad(set_to_none=True)

@@ -20,8 +20,8 @@ def _commands(output: str) -> set[str]:
 def test_help_lists_every_command():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    assert {"extract", "train", "train-transfer", "transfer", "animate", "live", "eval", "bench", "demo",
-            "stylize"} <= _commands(res.output)
+    assert {"extract", "train", "pretrain", "train-transfer", "transfer", "animate", "live", "eval", "bench",
+            "demo", "stylize"} <= _commands(res.output)
     res = runner.invoke(app, ["bench", "--help"])
     assert {"loss", "train", "render", "all"} <= _commands(res.output)
     res = runner.invoke(app, ["demo", "--help"])
