@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PUPPET := $(VENV)/bin/puppet
 SHARED ?= ../shared/media
 
-.PHONY: setup test demo quality demo-misalignment bench clean
+.PHONY: setup test demo quality prior demo-misalignment bench clean
 
 setup: $(VENV)/.installed
 
@@ -22,6 +22,13 @@ demo: setup
 
 quality: setup
 	$(PY) pipelines/quality.py --shared $(SHARED)
+
+# The prior: 30 min on the six shared driver clips (no shared target, so every target can be judged
+# with it); writes runs/prior and its half-precision weights media/prior.pt.
+PRIOR_CLIPS := girl grey_man halfbody_woman mouth_man smile_man_short talking_man
+prior: setup
+	$(PUPPET) pretrain $(PRIOR_CLIPS:%=$(SHARED)/drivers/%.mp4) --out runs/prior --minutes 30 --steps 20000 \
+		--export media/prior.pt
 
 demo-misalignment: setup
 	$(PUPPET) demo misalignment --image $(SHARED)/images/painted_woman.jpg --out out/misalignment.png

@@ -4,7 +4,8 @@ Loaded with ``torch.load(weights_only=True)``: no pickled code runs.
 
 Keys: ``format`` ("puppet-checkpoint"), ``version``, ``kind`` ("puppet" for
 edge->target models, "single-image" for portrait models, "transfer" for
-image->image domain-transfer models), ``step``, ``config`` (nested dict),
+image->image domain-transfer models, "prior" for a puppet-shaped model of
+several people, see puppet.prior), ``step``, ``config`` (nested dict),
 ``model`` (state dict), ``optimizer`` (state dict or None), ``meta`` (for
 puppet and single-image models a :class:`puppet.meta.TargetMeta` as a dict:
 neutral landmarks, crop, frame, motion ranges; for transfer models the two

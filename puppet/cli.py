@@ -226,14 +226,12 @@ def pretrain(
     are those of --config, so fine-tune with the same config.
     """
     from puppet.config import load_config
-    from puppet.prior import PRIOR_LANDMARK_NOISE, export_prior, pretrain as do_pretrain
+    from puppet.prior import export_prior, pretrain as do_pretrain
     from puppet.trainer import TrainingInterrupted
 
     extra: dict = {"train": {k: v for k, v in (("steps", steps), ("max_minutes", minutes), ("device", device))
                              if v is not None}}
     own = resume and config is None and (out / "config.yaml").is_file()  # a resumed run keeps its settings
-    if not own:
-        extra["train"].setdefault("landmark_noise", PRIOR_LANDMARK_NOISE)
     cfg = load_config(out / "config.yaml" if own else config, set_, loss_preset=None if own else "prior",
                       extra=extra)
     with _Bar() as bar:

@@ -129,10 +129,6 @@ class TrainConfig:
     # opening about equally likely. 0.5: glasses_man's few open-mouth frames go from 3 % to 23 % of
     # the draws, and the mouth follows a talking driver (README).
     balance: float = 0.5
-    # Redraw each drawn frame's edge map from its landmarks plus Gaussian noise of this many inter-ocular
-    # distances per point (0 = the cached maps). A prior (puppet pretrain) uses it: trained on several
-    # people without it, its output follows the tiniest shape change and puppets started from it jitter.
-    landmark_noise: float = 0.0
 
 
 @dataclass
@@ -329,11 +325,6 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'train.lr_decay_fraction': must be in [0, 1], got {cfg.train.lr_decay_fraction}")
     if cfg.train.balance < 0:
         raise PuppetError(f"config key 'train.balance': must be >= 0, got {cfg.train.balance}")
-    if cfg.train.landmark_noise < 0:
-        raise PuppetError(f"config key 'train.landmark_noise': must be >= 0, got {cfg.train.landmark_noise}")
-    if cfg.train.landmark_noise > 0 and cfg.model.reference:
-        raise PuppetError("config key 'train.landmark_noise': not with model.reference (the warped reference "
-                          "is drawn from the clean landmarks)")
     if len(cfg.data.portrait_pose) != 3:
         raise PuppetError("config key 'data.portrait_pose': expected [max_degrees, max_shift, max_scale_change]")
     if not 0 <= cfg.model.no_input_levels < len(cfg.model.widths):

@@ -34,9 +34,6 @@ from puppet.video import probe
 
 log = logging.getLogger("puppet")
 KIND = "prior"
-# train.landmark_noise for a prior (inter-ocular distances): without it, a prior on several people tells
-# them apart by the finest shape details, and puppets started from it jitter (README, "A prior").
-PRIOR_LANDMARK_NOISE = 0.01
 
 
 def concat_clips(clips: list[Extraction]) -> Extraction:

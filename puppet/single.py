@@ -77,7 +77,7 @@ def train_single_image(image: str | Path, driver: str | Path, run_dir: str | Pat
     portrait_t = to_tensor_images(portrait[None], device)
     sample_idx = np.linspace(0, len(edges) - 1, min(4, len(edges))).round().astype(int)
 
-    def batch(idx: np.ndarray, _g=None):
+    def batch(idx: np.ndarray):
         return (to_tensor_edges(edges[idx], device), portrait_t.expand(len(idx), -1, -1, -1),
                 to_tensor_images(data.frames[idx], device), [0] * len(idx), None)
 

@@ -28,12 +28,12 @@ from torch import nn
 from puppet.config import Config
 from puppet.dataset import Extraction, extract, split
 from puppet.drive import model_inputs
-from puppet.edges import draw_edges, part_mask
+from puppet.edges import part_mask
 from puppet.errors import PuppetError
 from puppet.losses.objective import term_used
 from puppet.meta import TargetMeta
 from puppet.metrics import psnr
-from puppet.retarget import expression_amplitude, expression_range, iod, neutral_index, pose_range
+from puppet.retarget import expression_amplitude, expression_range, neutral_index, pose_range
 from puppet.sampling import balance_weights, expression_features
 from puppet.tensors import to_tensor_edges, to_tensor_images, to_uint8_images
 from puppet.trainer import (StepCallback, Task, TrainResult, device_for, init_distributed, open_run, optimise,
@@ -134,15 +134,10 @@ def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, dat
     if term_used(cfg.loss, "parts"):
         masks = np.stack([part_mask(lm, data.size) for lm in data.landmarks])[:, None]
 
-    noise, line_width = cfg.train.landmark_noise, int(data.manifest["settings"]["line_width"])
-
-    def batch(idx: np.ndarray, generator: torch.Generator):
+    def batch(idx: np.ndarray):
         frames = train_idx[idx]
         mask = to_tensor_edges(masks[frames], device) if masks is not None else None
-        e, r = load(frames)
-        if noise > 0:
-            e = to_tensor_edges(noisy_edges(data.landmarks[frames], data.size, line_width, noise, generator), device)
-        return e, r, None, [int(i) for i in frames], mask
+        return (*load(frames), None, [int(i) for i in frames], mask)
 
     def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
         ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx
@@ -156,11 +151,3 @@ def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, dat
         return val
 
     return Task(kind, len(train_idx), batch, evaluate, meta, weights=weights)
-
-
-def noisy_edges(landmarks: np.ndarray, size: int, line_width: int, sigma: float,
-                generator: torch.Generator) -> np.ndarray:
-    """Edge maps (B, 6, S, S) uint8 of landmarks (B, 478, 2) moved by Gaussian noise of ``sigma``
-    inter-ocular distances per point (drawn from ``generator``, so a resumed run repeats it)."""
-    noise = torch.randn(landmarks.shape, generator=generator, dtype=torch.float64).numpy()
-    return np.stack([draw_edges(lm + sigma * iod(lm) * n, size, line_width) for lm, n in zip(landmarks, noise)])

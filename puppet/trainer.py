@@ -39,9 +39,9 @@ from puppet.utils import ensure_dir, pick_device, tile, write_image
 
 log = logging.getLogger("puppet")
 StepCallback = Callable[[int, int, dict], None]  # (step, total_steps, {term: value})
-# (sampled indices, the step's generator) -> (input, target, source or None, target keys or None, part
-# mask or None) on the device; the keys name fixed target images whose loss features may be cached
-BatchFn = Callable[[np.ndarray, torch.Generator], tuple]
+# sampled indices -> (input, target, source or None, target keys or None, part mask or None) on the
+# device; the keys name fixed target images whose loss features may be cached
+BatchFn = Callable[[np.ndarray], tuple]
 EvalFn = Callable[[nn.Module, int, dict], dict]  # (model, step, last terms) -> metrics; writes samples
 
 
@@ -67,10 +67,9 @@ class Task:
     """What one kind of training contributes to the shared loop.
 
     Attributes:
-        kind: checkpoint kind ("puppet", "single-image", "transfer").
+        kind: checkpoint kind ("puppet", "single-image", "transfer", "prior").
         n_items: how many training items ``batch`` draws from.
-        batch: (indices, the step's generator) -> (input, target, source or None, target keys or None, part
-            mask or None); any randomness comes from the generator, so a resumed run repeats it.
+        batch: indices -> (input, target, source or None, target keys or None, part mask or None).
         evaluate: (model, step, last terms) -> held-out metrics; writes samples.
         meta: what rendering needs, stored in the checkpoint (plain dict).
         in_channels: generator input channels.
@@ -270,7 +269,7 @@ def lr_factor(progress: float, decay_fraction: float) -> float:
 
 def _train_step(p: _Parts, cfg: Config, device: torch.device, task: Task, step: int, dist: Dist) -> dict:
     idx, g = draw_indices(cfg, step, task.n_items, dist, task.weights)
-    e, r, src, keys, mask = task.batch(idx, g)
+    e, r, src, keys, mask = task.batch(idx)
     with autocast_for(device, cfg.train.amp):
         loss, terms = p.objective(p.model(e), r, step, source=src, generator=g, target_keys=keys, mask=mask)
     p.opt.zero_grad(set_to_none=True)

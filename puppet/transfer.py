@@ -57,7 +57,7 @@ def train_transfer(source: str | Path, target: str | Path, run_dir: str | Path, 
     meta = state["meta"] if state else {"task": "transfer", "source": str(source), "target": str(target),
                                         "size": size}
 
-    def batch(idx: np.ndarray, _g=None):
+    def batch(idx: np.ndarray):
         # One item = one (a, b) pair: every A image meets every B image equally often.
         a = a_t[torch.from_numpy(idx // len(b_imgs)).to(device)]
         b_idx = idx % len(b_imgs)

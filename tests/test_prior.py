@@ -95,50 +95,18 @@ def test_a_prior_renders_no_one(tmp_path, media):
         Renderer.from_path(res.run_dir)
 
 
-def test_noisy_edges_move_the_lines_by_about_sigma():
-    from puppet.edges import draw_edges
-    from puppet.retarget import iod
-    from puppet.train import noisy_edges
-
-    lm = _face()
-    lms = np.stack([lm, lm])
-    clean = draw_edges(lm, 64)
-    same = noisy_edges(lms, 64, 1, 0.0, torch.Generator().manual_seed(0))
-    assert same.shape == (2, 6, 64, 64) and same.dtype == np.uint8
-    np.testing.assert_array_equal(same[0], clean)  # sigma 0: the clean map
-    a = noisy_edges(lms, 64, 1, 0.01, torch.Generator().manual_seed(1))
-    b = noisy_edges(lms, 64, 1, 0.01, torch.Generator().manual_seed(1))
-    np.testing.assert_array_equal(a, b)  # the generator decides: a resumed run redraws the same maps
-    assert not np.array_equal(a[0], clean) and not np.array_equal(a[0], a[1])  # each frame its own noise
-    strong = noisy_edges(lms, 64, 1, 0.05, torch.Generator().manual_seed(1))
-    # more noise, farther from the clean lines (mean absolute difference of the maps)
-    diff = [np.abs(x[0].astype(int) - clean).mean() for x in (a, strong)]
-    assert 0 < diff[0] < diff[1]
-    assert iod(lm) > 10  # the synthetic face is large enough for sub-pixel noise to show
-
-
-def _face(size=64):
-    """Landmarks (478, 2) of a synthetic face filling a ``size`` crop: points on concentric ellipses."""
-    t = np.linspace(0, 2 * np.pi, 478, endpoint=False)
-    r = 0.15 + 0.25 * (np.arange(478) % 5) / 4
-    lm = np.stack([size / 2 + r * size * np.cos(t * 7), size / 2 + r * size * np.sin(t * 7)], 1)
-    return lm.astype(np.float32)
-
-
-def test_landmark_noise_checks_and_pretrain_default(tmp_path, media):
+def test_pretrain_command_writes_a_prior_and_its_weights(tmp_path, media):
     from typer.testing import CliRunner
 
     from puppet.cli import app
 
-    with pytest.raises(PuppetError, match="landmark_noise"):
-        load_config(overrides=["train.landmark_noise=-0.1"])
-    with pytest.raises(PuppetError, match="model.reference"):
-        load_config(overrides=["train.landmark_noise=0.01", "model.reference=true"])
     clips = [str(need_shared(MEDIA / "drivers" / n)) for n in ("smile_man_short.mp4", "mouth_man.mp4")]
     res = CliRunner().invoke(app, ["pretrain", *clips, "--out", str(tmp_path / "p"), "--config",
                                    str(ROOT / "configs" / "tiny.yaml"), "--steps", "2", "--set",
                                    "train.vgg_weights=random", "--export", str(tmp_path / "p.pt")])
     assert res.exit_code == 0, res.output
-    cfg = load_checkpoint(tmp_path / "p.pt")["config"]
-    assert cfg["train"]["landmark_noise"] == 0.01 and cfg["loss"]["cx_weight"] == 0.0
+    state = load_checkpoint(tmp_path / "p.pt")
+    assert state["kind"] == "prior" and state["step"] == 2 and state["config"]["loss"]["cx_weight"] == 0.0
     assert "--init" in res.output
+    res = CliRunner().invoke(app, ["pretrain", clips[0], "--out", str(tmp_path / "one")])
+    assert res.exit_code == 1 and "at least two clips" in res.output
