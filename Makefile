@@ -24,11 +24,11 @@ quality: setup
 	$(PY) pipelines/quality.py --shared $(SHARED)
 
 # The prior: 30 min on the six shared driver clips (no shared target, so every target can be judged
-# with it); writes runs/prior and its half-precision weights media/prior.pt.
+# with it); writes runs/prior and its half-precision weights runs/prior.pt (for --init).
 PRIOR_CLIPS := girl grey_man halfbody_woman mouth_man smile_man_short talking_man
 prior: setup
 	$(PUPPET) pretrain $(PRIOR_CLIPS:%=$(SHARED)/drivers/%.mp4) --out runs/prior --minutes 30 --steps 20000 \
-		--export media/prior.pt
+		--export runs/prior.pt
 
 demo-misalignment: setup
 	$(PUPPET) demo misalignment --image $(SHARED)/images/painted_woman.jpg --out out/misalignment.png

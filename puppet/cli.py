@@ -242,7 +242,8 @@ def pretrain(
                               on_extract=lambda d, t, s: bar(d, t, f"extract: {s}"))
         except TrainingInterrupted as e:
             bar.progress.stop()
-            _console(stderr=True).print(f"{e}; continue with: puppet pretrain ... --out {out} --resume")
+            again = " ".join(str(c) for c in clips)
+            _console(stderr=True).print(f"{e}; continue with: puppet pretrain {again} --out {out} --resume")
             raise typer.Exit(130) from None
     console = _console()
     held_out = f"; held-out PSNR {res.val['val_psnr']:.2f} dB" if "val_psnr" in res.val else ""

@@ -2,15 +2,16 @@
 
 A puppet trained from scratch on one short clip has seen only the poses and
 expressions of that clip. ``pretrain(clips, run_dir, cfg)`` trains the same
-CRN on several people at once (no person is named in the input, so it learns
-what an edge map says about any face: layout, shading, an open mouth, a
-turned head); ``puppet train --init PRIOR`` then fine-tunes it on the target.
-The prior must never have seen the target it is judged on.
+CRN on several people at once, to learn what an edge map says about any face
+(layout, shading, an open mouth, a turned head; no person is named in the
+input, though it learns to tell them apart by their face outlines, README "A
+prior"); ``puppet train --init PRIOR`` then fine-tunes it on the target. The
+prior must never have seen the target it is judged on.
 
 A prior's run folder holds what a puppet run does (``data/<NN>_<clip>/`` per
 clip), and its checkpoint has kind ``"prior"``: it renders no one, so
 ``animate`` refuses it. :func:`export_prior` writes the weights alone in half
-precision, small enough to ship with the project.
+precision (7 MB for the default CRN, against 44 MB with the optimizer state).
 """
 
 from __future__ import annotations

@@ -110,3 +110,15 @@ def test_pretrain_command_writes_a_prior_and_its_weights(tmp_path, media):
     assert "--init" in res.output
     res = CliRunner().invoke(app, ["pretrain", clips[0], "--out", str(tmp_path / "one")])
     assert res.exit_code == 1 and "at least two clips" in res.output
+
+
+def test_pretrain_resumes_to_the_uninterrupted_weights(tmp_path, media):
+    clips = [need_shared(MEDIA / "drivers" / n) for n in ("smile_man_short.mp4", "mouth_man.mp4")]
+    const = "train.lr_decay_fraction=0"  # the same learning rate at each step whatever the run's length
+    whole = pretrain(clips, tmp_path / "whole", _cfg("train.steps=4", const))
+    pretrain(clips, tmp_path / "part", _cfg("train.steps=2", const))
+    resumed = pretrain(clips, tmp_path / "part", _cfg("train.steps=4", const), resume=True)
+    assert resumed.step == 4
+    a, b = load_checkpoint(whole.run_dir), load_checkpoint(resumed.run_dir)
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k])
