@@ -77,11 +77,8 @@ def pretrain(clips: list[str | Path], run_dir: str | Path, cfg: Config, resume: 
         if len(tr) < 1:
             raise PuppetError(f"{c}: too few frames with a face to train on ({len(data)})")
         inputs.append(clip_inputs(data, {"neutral_index": neutral_index(data.landmarks)}, cfg))
-        w = np.full(len(tr), 1.0 / len(tr))
-        if cfg.train.balance > 0:
-            w = balance_weights(expression_features(data.landmarks[tr]), cfg.train.balance)
         datas.append(data)
-        weights.append(w)
+        weights.append(balance_weights(expression_features(data.landmarks[tr]), cfg.train.balance))  # 0: uniform
         train_parts.append(tr + offset)
         val_parts.append(va + offset)
         offset += len(data)
