@@ -111,17 +111,22 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
 
 
 def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, data: Extraction, inputs: np.ndarray,
-                train_idx: np.ndarray, val_idx: np.ndarray, meta: dict, weights: np.ndarray | None) -> Task:
+                train_idx: np.ndarray, val_idx: np.ndarray, meta: dict, weights: np.ndarray | None,
+                resident: bool | None = None) -> Task:
     """The trainer's task for frames of one or more clips: draw (input, frame, part mask) batches from
     ``train_idx`` and score ``val_idx`` (about 32 of them) with a sample grid of four of them.
 
     ``data`` holds the frames, landmarks and edge maps (F, ...) of every clip; ``inputs`` (F, C, S, S)
     uint8 the generator's input per frame; ``weights`` (len(train_idx),) sampling probabilities or None.
+    ``resident``: keep the whole clip (frames, inputs, part masks) on ``device`` as float tensors instead
+    of copying each batch there (default: on a GPU).
     """
     sample_idx = val_idx if len(val_idx) else train_idx
     sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
-    frames_dev = None  # the whole clip on the device when it fits comfortably (GPU)
-    if device.type == "cuda":
+    if resident is None:
+        resident = device.type == "cuda"
+    frames_dev = None  # (frames, inputs) as float tensors on the device
+    if resident:
         frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(inputs, device))
 
     def load(indices: np.ndarray):
@@ -133,10 +138,16 @@ def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, dat
     masks = None  # (F, 1, S, S) uint8: eyes with brows, lips (only when a term uses them)
     if term_used(cfg.loss, "parts"):
         masks = np.stack([part_mask(lm, data.size) for lm in data.landmarks])[:, None]
+        if frames_dev is not None:  # beside the frames on the GPU: no host-to-device copy per step
+            masks = to_tensor_edges(masks, device)
 
     def batch(idx: np.ndarray):
         frames = train_idx[idx]
-        mask = to_tensor_edges(masks[frames], device) if masks is not None else None
+        mask = None
+        if isinstance(masks, torch.Tensor):
+            mask = masks[torch.from_numpy(frames).to(device)]
+        elif masks is not None:
+            mask = to_tensor_edges(masks[frames], device)
         return (*load(frames), None, [int(i) for i in frames], mask)
 
     def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:

@@ -129,6 +129,10 @@ def test_init_starts_from_another_model(tmp_path, tiny_run, media):
     assert not (tmp_path / "missing").exists()
     with pytest.raises(PuppetError, match="another architecture"):
         train(video, tmp_path / "other", _cfg("model.widths=[8, 8, 8]", f"train.init={tiny_run}"))
+    other_kind = dict(a, kind="transfer")  # right architecture, wrong kind of model
+    torch.save(other_kind, tmp_path / "transfer.pt")
+    with pytest.raises(PuppetError, match="needs a puppet model or a prior, this is a transfer checkpoint"):
+        train(video, tmp_path / "kind", _cfg(f"train.init={tmp_path / 'transfer.pt'}"))
 
 
 def test_reference_model_trains_on_and_renders_the_warped_neutral(tmp_path, media, monkeypatch):
@@ -155,3 +159,24 @@ def test_reference_model_trains_on_and_renders_the_warped_neutral(tmp_path, medi
     assert x.shape == (9, 32, 32)
     np.testing.assert_array_equal(x[6:].transpose(1, 2, 0), r.meta.neutral_crop)  # its own landmarks: unwarped
     assert r.generate(x[None]).shape == (1, 32, 32, 3)
+
+
+def test_a_resident_clip_gives_the_same_batches(tmp_path, tiny_run):
+    """The GPU keeps the clip (frames, inputs, part masks) on the device; its batches equal the copied ones."""
+    from puppet.dataset import load_extraction, split
+    from puppet.train import frames_task
+
+    cfg = _cfg("loss.parts_weight=2")
+    data = load_extraction(tiny_run / "data")
+    tr, va = split(len(data), cfg.data.val_fraction)
+    cpu = torch.device("cpu")
+    tasks = [frames_task("puppet", tmp_path, cfg, cpu, data, data.edges, tr, va, {}, None, resident=r)
+             for r in (False, True)]
+    idx = np.array([0, len(tr) - 1, 3])
+    copied, resident = (t.batch(idx) for t in tasks)
+    for a, b in zip(copied, resident):
+        if isinstance(a, torch.Tensor):
+            assert a.shape == b.shape and torch.equal(a, b)
+        else:
+            assert a == b
+    assert copied[4].shape == (3, 1, data.size, data.size) and copied[4].max() == 1  # the part mask is there
