@@ -32,6 +32,8 @@ import numpy as np
 
 COLUMNS = [("self_reenactment", "psnr", "PSNR dB", "{:.2f}"), ("self_reenactment", "ssim", "SSIM", "{:.3f}"),
            ("self_reenactment", "sharpness_ratio", "sharpness", "{:.2f}"),
+           ("self_reenactment", "placement_px", "placement px", "{:.2f}"),
+           ("self_reenactment", "psnr_placed", "PSNR placed", "{:.2f}"),
            ("self_reenactment", "landmark_error_iod", "lmk IOD", "{:.4f}"),
            ("self_reenactment", "landmark_error_real_iod", "lmk real", "{:.4f}"),
            ("cross_reenactment", "mouth_opening_correlation", "mouth r", "{:.2f}"),

@@ -7,7 +7,9 @@
   a fraction of the inter-ocular distance; the real frames' own landmarks, detected
   the same way, give the score of a perfect copy), and sharpness (variance of the
   Laplacian of the generated frames over that of the real ones: 1 = as much
-  fine detail as the real frames, lower = blurrier).
+  fine detail as the real frames, lower = blurrier), and placement: the shift (pixels) that best
+  moves each generated frame onto the real one, and the PSNR the frames would have so moved (how
+  much of the error is where things are drawn rather than what is drawn).
 * **Cross-reenactment** with a driver clip: expression fidelity as the
   correlation of mouth-opening and eye-opening signals of driver and output
   over time, and identity keeping as the distance of the output's normalised
@@ -32,7 +34,7 @@ from puppet.dataset import load_extraction, split
 from puppet.drive import RenderOptions, model_inputs
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
-from puppet.metrics import laplacian_variance, psnr, ssim
+from puppet.metrics import laplacian_variance, placement_shift, psnr, shift_images, ssim
 from puppet.render import Renderer
 from puppet.retarget import canonical_template, iod, normalise, openings
 from puppet.tensors import to_tensor_images
@@ -88,6 +90,9 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
            "ssim": float(ssim(g, r).mean())}
     sharp_g, sharp_r = float(laplacian_variance(g).mean()), float(laplacian_variance(r).mean())
     out.update(sharpness_generated=sharp_g, sharpness_real=sharp_r, sharpness_ratio=sharp_g / max(sharp_r, 1e-12))
+    shifts = placement_shift(g, r)
+    out.update(placement_px=float(shifts.norm(dim=1).mean()),
+               psnr_placed=float(psnr(shift_images(g, shifts), r).mean()))
     errs_px, errs_iod, errs_real, missed = [], [], [], 0
     with FaceMesh(video=False) as mesh:
         for k, i in enumerate(idx):

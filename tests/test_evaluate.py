@@ -49,7 +49,7 @@ def test_contact_sheet_orders_worst_then_best():
 
 def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     from puppet.dataset import load_extraction, split
-    from puppet.metrics import laplacian_variance, psnr
+    from puppet.metrics import laplacian_variance, placement_shift, psnr, shift_images
     from puppet.render import Renderer
     from puppet.tensors import to_tensor_images
 
@@ -66,6 +66,10 @@ def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     assert s["l1"] == pytest.approx(float((gen - real).abs().mean()), rel=1e-5)
     ratio = float(laplacian_variance(gen).mean() / laplacian_variance(real).mean())
     assert s["sharpness_ratio"] == pytest.approx(ratio, rel=1e-5)
+    shifts = placement_shift(gen, real)
+    assert s["placement_px"] == pytest.approx(float(shifts.norm(dim=1).mean()), rel=1e-5)
+    assert s["psnr_placed"] == pytest.approx(float(psnr(shift_images(gen, shifts), real).mean()), rel=1e-5)
+    assert s["psnr_placed"] >= s["psnr"] - 1e-6  # the zero shift is among those searched
     # the real frames through the same detector: the score of a perfect copy
     errs = []
     with FaceMesh(video=False) as mesh:
