@@ -57,10 +57,6 @@ def laplacian_variance(x: torch.Tensor) -> torch.Tensor:
     return laplacian(x).flatten(1).var(dim=1, unbiased=False)
 
 
-def _luma(x: torch.Tensor) -> torch.Tensor:
-    return (x * x.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1)
-
-
 def shift_images(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Images (B, C, H, W) moved by ``shifts`` (B, 2) pixels, (dx, dy) with +x right and +y down;
     bilinear, the border replicated."""
