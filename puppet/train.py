@@ -125,30 +125,29 @@ def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, dat
     sample_idx = sample_idx[np.linspace(0, len(sample_idx) - 1, min(4, len(sample_idx))).round().astype(int)]
     if resident is None:
         resident = device.type == "cuda"
-    frames_dev = None  # (frames, inputs) as float tensors on the device
-    if resident:
-        frames_dev = (to_tensor_images(data.frames, device), to_tensor_edges(inputs, device))
-
-    def load(indices: np.ndarray):
-        if frames_dev is not None:
-            t = torch.from_numpy(indices).to(device)
-            return frames_dev[1][t], frames_dev[0][t]
-        return to_tensor_edges(inputs[indices], device), to_tensor_images(data.frames[indices], device)
-
     masks = None  # (F, 1, S, S) uint8: eyes with brows, lips (only when a term uses them)
     if term_used(cfg.loss, "parts"):
         masks = np.stack([part_mask(lm, data.size) for lm in data.landmarks])[:, None]
-        if frames_dev is not None:  # beside the frames on the GPU: no host-to-device copy per step
-            masks = to_tensor_edges(masks, device)
+
+    def rows(array: np.ndarray | None, to_tensor):
+        """indices -> those rows of a clip array as float tensors on the device (None without an array).
+        A resident array is converted once and indexed on the device; otherwise each batch is copied."""
+        if array is None:
+            return lambda indices: None
+        if resident:
+            whole = to_tensor(array, device)
+            return lambda indices: whole[torch.from_numpy(indices).to(device)]
+        return lambda indices: to_tensor(array[indices], device)
+
+    input_rows, frame_rows, mask_rows = (rows(inputs, to_tensor_edges), rows(data.frames, to_tensor_images),
+                                         rows(masks, to_tensor_edges))
+
+    def load(indices: np.ndarray):
+        return input_rows(indices), frame_rows(indices)
 
     def batch(idx: np.ndarray):
         frames = train_idx[idx]
-        mask = None
-        if isinstance(masks, torch.Tensor):
-            mask = masks[torch.from_numpy(frames).to(device)]
-        elif masks is not None:
-            mask = to_tensor_edges(masks[frames], device)
-        return (*load(frames), None, [int(i) for i in frames], mask)
+        return (*load(frames), None, [int(i) for i in frames], mask_rows(frames))
 
     def evaluate(model: nn.Module, at_step: int, terms: dict) -> dict:
         ev = val_idx[:: max(1, len(val_idx) // 32)] if len(val_idx) else sample_idx

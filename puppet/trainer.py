@@ -250,11 +250,11 @@ def _load_init(net: nn.Module, cfg: Config, kind: str) -> None:
     """Copy the weights of ``train.init`` (a model of the same kind, or a prior; same architecture) into
     ``net``; PuppetError if it does not fit."""
     init = load_checkpoint(cfg.train.init)
-    other = config_from_dict(init["config"])
     other_kind = init.get("kind", "puppet")
     if other_kind not in (kind, "prior"):
         raise PuppetError(f"{cfg.train.init}: --init needs a {kind} model or a prior, this is a {other_kind} "
                           "checkpoint")
+    other = config_from_dict(init["config"])
     if (other.model, other.data.size) != (cfg.model, cfg.data.size):
         raise PuppetError(f"{cfg.train.init}: --init model has another architecture (model settings or "
                           "data.size differ); train with the same config as that model")
