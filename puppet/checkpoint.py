@@ -23,8 +23,10 @@ from puppet.errors import PuppetError
 from puppet.utils import atomic_path
 
 FORMAT = "puppet-checkpoint"
-VERSION = 2
-READS = (1, 2)  # version 1 predates model.no_input_levels: its models take the edge map at every scale
+VERSION = 3
+# Version 1 predates model.no_input_levels (its models take the edge map at every scale),
+# versions 1 and 2 predate model.ramps (their models take the edge map alone).
+READS = (1, 2, 3)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -75,6 +77,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
     """Fill settings an older checkpoint's config lacks with the values it was trained with."""
-    if state["version"] == 1 and isinstance(state["config"].get("model"), dict):
-        state["config"]["model"].setdefault("no_input_levels", 0)
+    model = state["config"].get("model")
+    if isinstance(model, dict):
+        if state["version"] == 1:
+            model.setdefault("no_input_levels", 0)
+        if state["version"] <= 2:
+            model.setdefault("ramps", 0.0)
     return state

@@ -48,6 +48,10 @@ class ModelConfig:
     # (puppet.warp): texture to copy instead of learn. Video targets only (portrait and
     # domain-transfer runs switch it off).
     reference: bool = False
+    # > 0: beside each part's lines, a ramp from 1 on them to 0 at this fraction of data.size away
+    # (puppet.edges.distance_ramps), so the coarse modules see where parts are to a fraction of a
+    # pixel, not only to their grid cell (README, "Where the parts are, at every scale"). 0: lines only.
+    ramps: float = 0.25
 
 
 # The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").
@@ -330,6 +334,8 @@ def validate(cfg: Config) -> None:
     if not 0 <= cfg.model.no_input_levels < len(cfg.model.widths):
         raise PuppetError(f"config key 'model.no_input_levels': must be in [0, {len(cfg.model.widths) - 1}], "
                           f"got {cfg.model.no_input_levels}")
+    if not 0.0 <= cfg.model.ramps <= 1.0:
+        raise PuppetError(f"config key 'model.ramps': must be in [0, 1] (a fraction of data.size), got {cfg.model.ramps}")
     lw = cfg.loss
     if not any(w > 0 for w in (lw.l1_weight, lw.parts_weight, lw.l2_weight, lw.l1_low_weight, lw.detail_weight,
                                lw.p_weight, lw.gram_weight, lw.cx_weight, lw.cxs_weight)):

@@ -38,6 +38,34 @@ def draw_edges(lm: np.ndarray, size: int, line_width: int = 1) -> np.ndarray:
     return out
 
 
+def distance_ramps(lm: np.ndarray, size: int, reach: float, grid: int = 32) -> np.ndarray:
+    """Landmarks (478, 2) in crop pixels -> (6, size, size) uint8: per part, 255 on its lines falling
+    linearly to 0 at ``reach`` px from them.
+
+    A dense companion to :func:`draw_edges`: area-downsampled to the CRN's coarse grids a 1-px line
+    keeps its position only to the grid cell, while a ramp's cell means move with every fraction of
+    a pixel the part moves. Distances are exact (to the line segments) on a ``grid`` x ``grid``
+    lattice of pixel centres and bilinearly resized to ``size``: ~8 ms a frame at 32.
+    """
+    import cv2
+
+    grid = min(grid, size)
+    g = (np.arange(grid, dtype=np.float32) + 0.5) * (size / grid) - 0.5
+    yy, xx = np.meshgrid(g, g, indexing="ij")
+    p = np.stack([xx.ravel(), yy.ravel()], axis=1)[:, None, :]  # (P, 1, 2)
+    lm = lm.astype(np.float32)
+    out = np.empty((len(PARTS), size, size), dtype=np.uint8)
+    for ch, part in enumerate(PARTS):
+        pairs = part_connections()[part]
+        a, ab = lm[pairs[:, 0]], lm[pairs[:, 1]] - lm[pairs[:, 0]]  # segment starts and directions (K, 2)
+        ap = p - a
+        t = np.clip((ap * ab).sum(-1) / np.maximum((ab ** 2).sum(-1), 1e-12), 0.0, 1.0)  # nearest point's place
+        d = np.sqrt(((ap - t[..., None] * ab) ** 2).sum(-1).min(axis=1)).reshape(grid, grid)
+        ramp = cv2.resize(np.clip(1.0 - d / reach, 0.0, 1.0), (size, size), interpolation=cv2.INTER_LINEAR)
+        out[ch] = np.round(255.0 * ramp)
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _region_indices() -> tuple[np.ndarray, ...]:
     """Landmark indices of the expressive regions: each eye with its brow, and the lips."""

@@ -14,7 +14,7 @@ def to_tensor_images(frames: np.ndarray, device) -> torch.Tensor:
 
 
 def to_tensor_edges(edges: np.ndarray, device) -> torch.Tensor:
-    """(B, 6, S, S) uint8 edge maps -> float in [0, 1] on ``device``."""
+    """(B, C, S, S) uint8 model inputs (edge maps, ramps, reference) -> float in [0, 1] on ``device``."""
     return torch.from_numpy(np.ascontiguousarray(edges)).to(device).float().div_(255)
 
 

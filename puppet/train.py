@@ -67,7 +67,7 @@ def target_meta(data: Extraction, video: Path) -> TargetMeta:
 
 def clip_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
     """The generator's input for every frame of the clip, (K, C, S, S) uint8: the cached edge maps,
-    and with ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering
+    with ``model.ramps`` their distance ramps, and with ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering
     draws it)."""
     reference = None
     if cfg.model.reference:
@@ -75,7 +75,7 @@ def clip_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
 
         k = int(meta["neutral_index"])
         reference = Warper(data.frames[k], data.landmarks[k])
-    return model_inputs(data.edges, data.landmarks, reference)
+    return model_inputs(data.edges, data.landmarks, reference, cfg.model.ramps)
 
 
 def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = False,

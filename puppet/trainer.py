@@ -72,7 +72,8 @@ class Task:
         batch: indices -> (input, target, source or None, target keys or None, part mask or None).
         evaluate: (model, step, last terms) -> held-out metrics; writes samples.
         meta: what rendering needs, stored in the checkpoint (plain dict).
-        in_channels: generator input channels.
+        in_channels: generator input channels; None for the face input the config asks for
+            (:func:`puppet.models.build_model`).
         weights: (n_items,) sampling probabilities, or None for uniform draws.
     """
 
@@ -81,7 +82,7 @@ class Task:
     batch: BatchFn
     evaluate: EvalFn
     meta: dict
-    in_channels: int = 6
+    in_channels: int | None = None
     weights: np.ndarray | None = None
 
 

@@ -73,3 +73,20 @@ def test_version_1_models_keep_the_edge_map_at_every_scale(tmp_path):
     loaded = load_checkpoint(tmp_path / "old.pt")
     assert loaded["config"]["model"]["no_input_levels"] == 0
     build_model(config_from_dict(loaded["config"])).load_state_dict(loaded["model"])  # same architecture
+
+
+def test_version_2_models_take_the_edge_map_alone(tmp_path):
+    from puppet.config import config_from_dict, load_config
+    from puppet.models import build_model
+
+    cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]", "model.ramps=0"]).to_dict()
+    del cfg["model"]["ramps"]  # written before the setting existed
+    m = build_model(config_from_dict({**cfg, "model": {**cfg["model"], "ramps": 0.0}}))
+    assert m.in_channels == 6
+    save_checkpoint(tmp_path / "old.pt", model=m, step=1, config=cfg, meta={})
+    st = torch.load(tmp_path / "old.pt", weights_only=True)
+    st["version"] = 2
+    torch.save(st, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded["config"]["model"]["ramps"] == 0.0
+    build_model(config_from_dict(loaded["config"])).load_state_dict(loaded["model"])  # same architecture

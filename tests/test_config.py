@@ -51,6 +51,8 @@ def test_range_checks():
         load_config(overrides=["data.size=100"])
     with pytest.raises(PuppetError, match="crop_mode"):
         load_config(overrides=["data.crop_mode=wobbly"])
+    with pytest.raises(PuppetError, match="model.ramps"):
+        load_config(overrides=["model.ramps=1.5"])
     with pytest.raises(PuppetError, match="--loss 'nope'"):
         load_config(loss_preset="nope")
 

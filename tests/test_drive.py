@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from puppet.drive import DriverToEdges, RenderOptions
+from puppet.drive import DriverToEdges, RenderOptions, model_input, model_inputs
 from puppet.retarget import (NOSE_TIP, Retargeter, expression_amplitude, expression_regions, normalise,
                              canonical_template)
 
@@ -90,6 +90,25 @@ def test_driver_to_edges_clip_equals_frame_by_frame():
     b.observe(list(driver_clip))
     assert edges.shape == (8, 6, 128, 128) and edges.dtype == np.uint8
     np.testing.assert_array_equal(edges, np.stack([b(lm, i / 25.0) for i, lm in enumerate(driver_clip)]))
+
+
+def test_model_input_order_edges_ramps_reference():
+    """The one input builder of training and rendering: edge map, then ramps, then the warped reference."""
+    from puppet.edges import distance_ramps, draw_edges
+
+    lm = _face()
+    edges = draw_edges(lm, 128)
+    warped = np.full((3, 128, 128), 7, np.uint8)
+    x = model_input(edges, lm, lambda landmarks: warped, ramps=0.25)
+    assert x.shape == (15, 128, 128) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[:6], edges)
+    np.testing.assert_array_equal(x[6:12], distance_ramps(lm, 128, 32.0))
+    np.testing.assert_array_equal(x[12:], warped)
+    assert model_input(edges, lm, None) is edges
+    many = model_inputs(np.stack([edges, edges]), np.stack([lm, lm + 3]), None, ramps=0.25)
+    assert many.shape == (2, 12, 128, 128) and not np.array_equal(many[0, 6:], many[1, 6:])
+    drive = DriverToEdges(lm, 128, ramps=0.25)
+    np.testing.assert_array_equal(drive.draw(lm), model_input(edges, lm, None, 0.25))
 
 
 def test_smoothing_damps_jitter_and_options_switch_it_off():

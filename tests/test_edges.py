@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from puppet.edges import PARTS, draw_edges, edges_to_rgb, part_connections
+from puppet.edges import PARTS, distance_ramps, draw_edges, edges_to_rgb, part_connections
 
 
 def _synthetic_landmarks(size):
@@ -33,6 +33,43 @@ def test_lines_follow_landmarks():
     e = draw_edges(lm, 64)
     assert e[5, 20, 30] > 200  # on the segment
     assert e[5, 40, 30] == 0
+
+
+def _one_lip_segment(y, size=64):
+    """Landmarks whose lips are one horizontal segment (8, y)-(56, y); every other point far off-grid."""
+    lm = np.full((478, 2), -1000.0, np.float32)
+    lm[part_connections()["lips"].ravel()] = (8.0, y)
+    i, j = part_connections()["lips"][0]
+    lm[j] = (56.0, y)
+    return lm
+
+
+def test_distance_ramps_known_values():
+    """255 x (1 - distance / reach) on a line lying on the 32-lattice (its points at 0.5 + 2k px), where
+    the bilinear resize is exact; 0 from ``reach`` px on; one channel per part."""
+    r = distance_ramps(_one_lip_segment(32.5), 64, reach=16.0)
+    assert r.shape == (6, 64, 64) and r.dtype == np.uint8
+    lips = PARTS.index("lips")
+    assert (np.delete(r, lips, axis=0) == 0).all()  # the other parts lie far outside the crop
+    col = r[lips, :, 32].astype(float)
+    expected = 255 * np.clip(1 - np.abs(np.arange(64) - 32.5) / 16, 0, 1)
+    np.testing.assert_allclose(col, expected, atol=0.51)
+    assert col[:17].max() == 0 and col[49:].max() == 0
+    assert r[lips, 32, 1] < r[lips, 32, 6] < r[lips, 32, 12] == 247  # beyond the segment's end it falls again
+
+
+def test_distance_ramps_see_a_fraction_of_a_pixel_on_a_coarse_grid():
+    """Area-pooled to an 8x8 grid (8-px cells), as the CRN's coarse modules see it: a line moved by a
+    pixel inside its cell looks the same, while the ramps' cells change with every quarter pixel."""
+    def pooled(a):
+        return a.astype(float).reshape(8, 8, 8, 8).mean(axis=(1, 3))
+
+    lips = PARTS.index("lips")
+    ys = [28.0, 28.25, 28.5, 28.75, 29.0]
+    line_cell = [pooled(draw_edges(_one_lip_segment(y), 64)[lips])[3, 4] for y in ys]
+    assert line_cell[0] > 0 and abs(line_cell[0] - line_cell[-1]) < 0.5
+    below = np.array([pooled(distance_ramps(_one_lip_segment(y), 64, reach=16.0)[lips])[4:6, 4] for y in ys])
+    assert (np.diff(below, axis=0) > 0).all()  # nearer with every quarter pixel: brighter
 
 
 def test_rgb_preview():

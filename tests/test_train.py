@@ -153,12 +153,32 @@ def test_reference_model_trains_on_and_renders_the_warped_neutral(tmp_path, medi
     assert drawn[0].ndim == 1 and len(drawn[0]) >= 10  # one probability per training frame
     assert drawn[0].sum() == pytest.approx(1.0) and drawn[0].min() > 0
     st = load_checkpoint(res.run_dir)
-    assert st["model"]["refine.0.block.0.weight"].shape[1] == 6 + 3
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 6 + 6 + 3  # edge map, ramps, reference
     r = Renderer(st, device="cpu")
     x = r.draw(r.meta.neutral_landmarks)
-    assert x.shape == (9, 32, 32)
-    np.testing.assert_array_equal(x[6:].transpose(1, 2, 0), r.meta.neutral_crop)  # its own landmarks: unwarped
+    assert x.shape == (15, 32, 32)
+    np.testing.assert_array_equal(x[12:].transpose(1, 2, 0), r.meta.neutral_crop)  # its own landmarks: unwarped
     assert r.generate(x[None]).shape == (1, 32, 32, 3)
+
+
+def test_ramps_model_trains_and_renders_on_twelve_channels(tmp_path, media):
+    """model.ramps (default 0.25): the clip's inputs and the renderer's carry the distance ramps, the
+    model takes 12 channels; with 0, the edge map alone (6)."""
+    from puppet.edges import distance_ramps
+    from puppet.render import Renderer
+
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    res = train(video, tmp_path / "ramps", _cfg("train.steps=2"))  # the default
+    st = load_checkpoint(res.run_dir)
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 12
+    r = Renderer(st, device="cpu")
+    lm = r.meta.neutral_landmarks
+    x = r.draw(lm)
+    assert x.shape == (12, 32, 32)
+    np.testing.assert_array_equal(x[6:], distance_ramps(lm, 32, 0.25 * 32))
+    assert r.generate(x[None]).shape == (1, 32, 32, 3)
+    res = train(video, tmp_path / "lines", _cfg("train.steps=1", "model.ramps=0"))
+    assert load_checkpoint(res.run_dir)["model"]["refine.0.block.0.weight"].shape[1] == 6
 
 
 def test_a_resident_clip_gives_the_same_batches(tmp_path, tiny_run):

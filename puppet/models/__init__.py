@@ -10,9 +10,14 @@ if TYPE_CHECKING:
     from puppet.config import Config
 
 
-def build_model(cfg: "Config", in_channels: int = 6) -> CRN:
-    """The CRN for a config: 6 edge-map channels in (3 for RGB-to-RGB domain transfer), plus the
-    3 channels of the warped neutral frame with ``model.reference``."""
+def build_model(cfg: "Config", in_channels: int | None = None) -> CRN:
+    """The CRN for a config. ``in_channels``: None for the face input (6 edge-map channels, 6 more
+    with ``model.ramps``), 3 for RGB-to-RGB domain transfer; plus the 3 channels of the warped
+    neutral frame with ``model.reference``."""
+    if in_channels is None:
+        from puppet.edges import PARTS
+
+        in_channels = len(PARTS) * (2 if cfg.model.ramps else 1)
     return CRN(in_channels=in_channels, size=cfg.data.size, widths=cfg.model.widths,
                no_input_levels=cfg.model.no_input_levels, ref_channels=3 if cfg.model.reference else 0)
 
