@@ -335,7 +335,8 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'model.no_input_levels': must be in [0, {len(cfg.model.widths) - 1}], "
                           f"got {cfg.model.no_input_levels}")
     if not 0.0 <= cfg.model.ramps <= 1.0:
-        raise PuppetError(f"config key 'model.ramps': must be in [0, 1] (a fraction of data.size), got {cfg.model.ramps}")
+        raise PuppetError(f"config key 'model.ramps': must be in [0, 1] (a fraction of data.size), "
+                          f"got {cfg.model.ramps}")
     lw = cfg.loss
     if not any(w > 0 for w in (lw.l1_weight, lw.parts_weight, lw.l2_weight, lw.l1_low_weight, lw.detail_weight,
                                lw.p_weight, lw.gram_weight, lw.cx_weight, lw.cxs_weight)):

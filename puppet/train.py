@@ -67,8 +67,8 @@ def target_meta(data: Extraction, video: Path) -> TargetMeta:
 
 def clip_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
     """The generator's input for every frame of the clip, (K, C, S, S) uint8: the cached edge maps,
-    with ``model.ramps`` their distance ramps, and with ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering
-    draws it)."""
+    with ``model.ramps`` their distance ramps, and with ``model.reference`` the neutral frame warped
+    to each frame's landmarks (as rendering draws them)."""
     reference = None
     if cfg.model.reference:
         from puppet.warp import Warper
