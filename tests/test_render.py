@@ -19,7 +19,7 @@ def test_meta_round_trip(tiny_run, media):
 
 def test_generate_shapes(tiny_run, media):
     r = Renderer.from_path(tiny_run, device="cpu")
-    out = r.generate(np.zeros((3, 6, r.size, r.size), np.uint8))
+    out = r.generate(np.stack([r.draw(r.meta.neutral_landmarks)] * 3))
     assert out.shape == (3, r.size, r.size, 3) and out.dtype == np.uint8
 
 
