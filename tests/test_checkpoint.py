@@ -59,34 +59,22 @@ def test_foreign_and_other_version(tmp_path):
         load_checkpoint(tmp_path / "v.pt")
 
 
-def test_version_1_models_keep_the_edge_map_at_every_scale(tmp_path):
+@pytest.mark.parametrize("version, missing", [
+    (1, {"no_input_levels": 0, "ramps": 0.0}),  # version 1: the edge map at every scale, no ramps
+    (2, {"ramps": 0.0}),  # version 2: the edge map alone
+])
+def test_older_versions_load_with_the_settings_they_were_trained_with(tmp_path, version, missing):
     from puppet.config import config_from_dict, load_config
     from puppet.models import build_model
 
     cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]"]).to_dict()
-    del cfg["model"]["no_input_levels"]  # written before the setting existed
-    m = build_model(config_from_dict({**cfg, "model": {"widths": [4, 4], "no_input_levels": 0}}))
+    m = build_model(config_from_dict({**cfg, "model": {**cfg["model"], **missing}}))
+    for key in missing:
+        del cfg["model"][key]  # written before the setting existed
     save_checkpoint(tmp_path / "old.pt", model=m, step=1, config=cfg, meta={})
     st = torch.load(tmp_path / "old.pt", weights_only=True)
-    st["version"] = 1
+    st["version"] = version
     torch.save(st, tmp_path / "old.pt")
     loaded = load_checkpoint(tmp_path / "old.pt")
-    assert loaded["config"]["model"]["no_input_levels"] == 0
-    build_model(config_from_dict(loaded["config"])).load_state_dict(loaded["model"])  # same architecture
-
-
-def test_version_2_models_take_the_edge_map_alone(tmp_path):
-    from puppet.config import config_from_dict, load_config
-    from puppet.models import build_model
-
-    cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]", "model.ramps=0"]).to_dict()
-    del cfg["model"]["ramps"]  # written before the setting existed
-    m = build_model(config_from_dict({**cfg, "model": {**cfg["model"], "ramps": 0.0}}))
-    assert m.in_channels == 6
-    save_checkpoint(tmp_path / "old.pt", model=m, step=1, config=cfg, meta={})
-    st = torch.load(tmp_path / "old.pt", weights_only=True)
-    st["version"] = 2
-    torch.save(st, tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
-    assert loaded["config"]["model"]["ramps"] == 0.0
+    assert {k: loaded["config"]["model"][k] for k in missing} == missing
     build_model(config_from_dict(loaded["config"])).load_state_dict(loaded["model"])  # same architecture
