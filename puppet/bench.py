@@ -200,7 +200,7 @@ def _train_case(name: str, device: str, steps: int, loss: str = "hybrid") -> dic
         feats = build_features(feature_layers(cfg.loss), weights="random").to(dev)
     obj = Objective(cfg.loss, feats, cache=cfg.train.cache_targets)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    channels = model.in_channels + model.ref_channels
+    channels = model.in_channels + model.dense_channels
     e = torch.rand(batch, channels, size, size, device=dev).contiguous(memory_format=torch.channels_last)
     r = torch.rand(batch, 3, size, size, device=dev)
     # Training caches the fixed target frames' features (train.cache_targets): the warm-up step below
@@ -243,7 +243,7 @@ def _render_case(name: str, device: str, frames: int) -> dict:
     model = build_model(cfg).to(dev).eval().to(memory_format=torch.channels_last)
     out = {"model": name, "size": size, "device": device}
     for batch in (1, 8):
-        x = torch.rand(batch, model.in_channels + model.ref_channels, size, size, device=dev)
+        x = torch.rand(batch, model.in_channels + model.dense_channels, size, size, device=dev)
         x = x.contiguous(memory_format=torch.channels_last)
         n = max(1, frames // batch)
         with torch.inference_mode(), autocast_for(dev):

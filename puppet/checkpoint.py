@@ -23,10 +23,11 @@ from puppet.errors import PuppetError
 from puppet.utils import atomic_path
 
 FORMAT = "puppet-checkpoint"
-VERSION = 3
+VERSION = 4
 # Version 1 predates model.no_input_levels (its models take the edge map at every scale),
-# versions 1 and 2 predate model.ramps (their models take the edge map alone).
-READS = (1, 2, 3)
+# versions 1 and 2 predate model.ramps (their models take the edge map alone), versions 1 to 3
+# predate model.fine_ramps (their ramps, if any, stop where the lines stop).
+READS = (1, 2, 3, 4)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -83,4 +84,6 @@ def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
             model.setdefault("no_input_levels", 0)
         if state["version"] <= 2:
             model.setdefault("ramps", 0.0)
+        if state["version"] <= 3:
+            model.setdefault("fine_ramps", False)
     return state

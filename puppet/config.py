@@ -52,6 +52,10 @@ class ModelConfig:
     # (puppet.edges.distance_ramps), so the coarse modules see where parts are to a fraction of a
     # pixel, not only to their grid cell (README, "Where the parts are, at every scale"). 0: lines only.
     ramps: float = 0.25
+    # The ramps go to the finest modules too, which never see the lines (no_input_levels): too smooth to
+    # be copied as lines, exact enough to place thin features such as closed lips and glasses frames
+    # (README, "The ramps at full resolution"). False: the ramps go where the lines go.
+    fine_ramps: bool = True
 
 
 # The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").

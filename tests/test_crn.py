@@ -40,17 +40,18 @@ def test_bad_size():
         CRN(6, 100, [8, 8, 8, 8])
 
 
-def test_reference_channels_reach_the_finest_module_edges_do_not():
-    m = CRN(6, 32, [8, 8, 4], no_input_levels=1, ref_channels=3).eval()
-    assert m.refine[-1].block[0].in_channels == 3 + 8  # reference + upsampled features, no edge map
+def test_dense_channels_reach_the_finest_module_edges_do_not():
+    """The trailing ``dense_channels`` (ramps, warped reference) go to every module; the lines skip the finest."""
+    m = CRN(6, 32, [8, 8, 4], no_input_levels=1, dense_channels=3).eval()
+    assert m.refine[-1].block[0].in_channels == 3 + 8  # dense channels + upsampled features, no edge map
     assert m.refine[0].block[0].in_channels == 9
     x = torch.rand(1, 9, 32, 32)
     assert m(x).shape == (1, 3, 32, 32)
-    # a one-pixel change of the reference reaches the output at full resolution through the finest module
+    # a one-pixel change of a dense channel reaches the output at full resolution through the finest module
     y = x.clone()
     y[:, 6:, 16, 16] += 0.5
     diff = (m(y) - m(x)).abs()[0].sum(0)
     assert diff[16, 16] > 0
-    m.refine[-1].block[0].weight.data[:, :3] = 0  # cut the finest module's reference input
+    m.refine[-1].block[0].weight.data[:, :3] = 0  # cut the finest module's dense input
     diff2 = (m(y) - m(x)).abs()[0].sum(0)
     assert diff2[16, 16] < diff[16, 16]

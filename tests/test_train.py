@@ -163,7 +163,8 @@ def test_reference_model_trains_on_and_renders_the_warped_neutral(tmp_path, medi
 
 def test_ramps_model_trains_and_renders_on_twelve_channels(tmp_path, media):
     """model.ramps (default 0.25): the clip's inputs and the renderer's carry the distance ramps, the
-    model takes 12 channels; with 0, the edge map alone (6)."""
+    model takes 12 channels, its finest module the 6 ramps and not the lines (model.fine_ramps, the
+    default), or neither (fine_ramps false); with ramps 0, the edge map alone (6)."""
     from puppet.edges import distance_ramps
     from puppet.render import Renderer
 
@@ -171,14 +172,22 @@ def test_ramps_model_trains_and_renders_on_twelve_channels(tmp_path, media):
     res = train(video, tmp_path / "ramps", _cfg("train.steps=2"))  # the default
     st = load_checkpoint(res.run_dir)
     assert st["model"]["refine.0.block.0.weight"].shape[1] == 12
+    assert st["model"]["refine.3.block.0.weight"].shape[1] == 6 + 8  # ramps + the previous module's 8 features
     r = Renderer(st, device="cpu")
     lm = r.meta.neutral_landmarks
     x = r.draw(lm)
     assert x.shape == (12, 32, 32)
     np.testing.assert_array_equal(x[6:], distance_ramps(lm, 32, 0.25 * 32))
     assert r.generate(x[None]).shape == (1, 32, 32, 3)
+    res = train(video, tmp_path / "coarse", _cfg("train.steps=1", "model.fine_ramps=false"))
+    st = load_checkpoint(res.run_dir)
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 12
+    assert st["model"]["refine.3.block.0.weight"].shape[1] == 8
+    np.testing.assert_array_equal(Renderer(st, device="cpu").draw(lm), x)  # the same input either way
     res = train(video, tmp_path / "lines", _cfg("train.steps=1", "model.ramps=0"))
-    assert load_checkpoint(res.run_dir)["model"]["refine.0.block.0.weight"].shape[1] == 6
+    st = load_checkpoint(res.run_dir)
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 6
+    assert st["model"]["refine.3.block.0.weight"].shape[1] == 8
 
 
 def test_a_resident_clip_gives_the_same_batches(tmp_path, tiny_run):

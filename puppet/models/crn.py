@@ -32,36 +32,38 @@ class RefinementModule(nn.Module):
 
 
 class CRN(nn.Module):
-    """Input map (B, in_channels + ref_channels, S, S) in [0, 1] -> RGB image (B, 3, S, S) in [0, 1].
+    """Input map (B, in_channels + dense_channels, S, S) in [0, 1] -> RGB image (B, 3, S, S) in [0, 1].
 
     Args:
         in_channels: input map channels (6 edge-map parts).
         size: output side S; must be divisible by 2^(len(widths)-1).
         widths: channels per module, coarsest first; the coarsest grid is S / 2^(len(widths)-1).
-        no_input_levels: how many of the finest modules do not take the input map. At full
+        no_input_levels: how many of the finest modules do not take the leading ``in_channels`` (the
+            edge lines). At full
             resolution, thin input lines are a shortcut the generator can copy straight into
             the image; without them the finest modules only refine upsampled features.
-        ref_channels: trailing input channels that are a picture (the target's neutral frame
-            warped to the landmarks, see puppet.warp), given to every module, the finest ones
-            too: its texture is what they should copy.
+        dense_channels: trailing input channels that every module takes, the finest ones too:
+            inputs too smooth to be copied into the image as lines (the distance ramps, see
+            puppet.edges.distance_ramps) or meant to be copied (the target's neutral frame warped
+            to the landmarks, see puppet.warp: its texture is what the finest modules should use).
     """
 
     def __init__(self, in_channels: int = 6, size: int = 128,
                  widths: tuple[int, ...] | list[int] = (256, 256, 256, 128, 64, 32), no_input_levels: int = 0,
-                 ref_channels: int = 0):
+                 dense_channels: int = 0):
         super().__init__()
         levels = len(widths)
         if size % (2 ** (levels - 1)):
             raise ValueError(f"size {size} must be divisible by 2^{levels - 1}")
         if not 0 <= no_input_levels < levels:
             raise ValueError(f"no_input_levels {no_input_levels} must be in [0, {levels - 1}]")
-        self.in_channels, self.ref_channels, self.size, self.widths = in_channels, ref_channels, size, list(widths)
+        self.in_channels, self.dense_channels, self.size, self.widths = in_channels, dense_channels, size, list(widths)
         self.sizes = [size // 2 ** (levels - 1 - k) for k in range(levels)]
         self.takes_input = [k < levels - no_input_levels for k in range(levels)]
         mods = []
         prev = 0
         for w, takes in zip(widths, self.takes_input):
-            mods.append(RefinementModule((in_channels if takes else 0) + ref_channels + prev, w))
+            mods.append(RefinementModule((in_channels if takes else 0) + dense_channels + prev, w))
             prev = w
         self.refine = nn.ModuleList(mods)
         self.to_rgb = nn.Conv2d(prev, 3, 1)
