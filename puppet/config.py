@@ -54,7 +54,7 @@ class ModelConfig:
     ramps: float = 0.25
     # The ramps go to the finest modules too, which never see the lines (no_input_levels): too smooth to
     # be copied as lines, exact enough to place thin features such as closed lips and glasses frames
-    # (README, "The ramps at full resolution"). False: the ramps go where the lines go.
+    # (README, "The ramps at full resolution"). False: the ramps go where the lines go. No effect with ramps 0.
     fine_ramps: bool = True
 
 

@@ -28,4 +28,5 @@ def build_model(cfg: "Config", in_channels: int | None = None) -> CRN:
     return CRN(in_channels=in_channels, size=cfg.data.size, widths=cfg.model.widths,
                no_input_levels=cfg.model.no_input_levels, dense_channels=dense)
 
+
 __all__ = ["CRN", "build_model"]

@@ -39,9 +39,9 @@ class CRN(nn.Module):
         size: output side S; must be divisible by 2^(len(widths)-1).
         widths: channels per module, coarsest first; the coarsest grid is S / 2^(len(widths)-1).
         no_input_levels: how many of the finest modules do not take the leading ``in_channels`` (the
-            edge lines). At full
-            resolution, thin input lines are a shortcut the generator can copy straight into
-            the image; without them the finest modules only refine upsampled features.
+            edge lines). At full resolution, thin input lines are a shortcut the generator can copy
+            straight into the image; without them the finest modules refine upsampled features
+            (and take the dense channels).
         dense_channels: trailing input channels that every module takes, the finest ones too:
             inputs too smooth to be copied into the image as lines (the distance ramps, see
             puppet.edges.distance_ramps) or meant to be copied (the target's neutral frame warped
