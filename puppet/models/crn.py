@@ -35,7 +35,8 @@ class CRN(nn.Module):
     """Input map (B, in_channels + dense_channels, S, S) in [0, 1] -> RGB image (B, 3, S, S) in [0, 1].
 
     Args:
-        in_channels: input map channels (6 edge-map parts).
+        in_channels: leading input channels, which the finest ``no_input_levels`` modules do not take
+            (the 6 edge-map parts; 6 more with ramps kept out of the finest modules, see build_model).
         size: output side S; must be divisible by 2^(len(widths)-1).
         widths: channels per module, coarsest first; the coarsest grid is S / 2^(len(widths)-1).
         no_input_levels: how many of the finest modules do not take the leading ``in_channels`` (the
