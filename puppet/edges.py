@@ -66,6 +66,19 @@ def distance_ramps(lm: np.ndarray, size: int, reach: float, grid: int = 32) -> n
     return out
 
 
+def part_points(n_points: int = 478) -> dict[str, np.ndarray]:
+    """Face-mesh landmark indices of each drawn part (:data:`PARTS` order), then ``"rest"``: every
+    other point (the face's surface). A point on two parts' lines would count in the first; the
+    MediaPipe parts share none."""
+    out, seen = {}, np.zeros(n_points, dtype=bool)
+    for part, pairs in part_connections().items():
+        idx = np.setdiff1d(np.unique(pairs.ravel()), np.flatnonzero(seen))
+        seen[idx] = True
+        out[part] = idx
+    out["rest"] = np.flatnonzero(~seen)
+    return out
+
+
 @functools.lru_cache(maxsize=1)
 def _region_indices() -> tuple[np.ndarray, ...]:
     """Landmark indices of the expressive regions: each eye with its brow, and the lips."""

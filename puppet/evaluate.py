@@ -5,7 +5,7 @@
   real frames: L1, PSNR, SSIM, and landmark error (MediaPipe landmarks of the
   generated frame vs those of the real frame, mean distance in pixels and as
   a fraction of the inter-ocular distance; the real frames' own landmarks, detected
-  the same way, give the score of a perfect copy), and sharpness (variance of the
+  the same way, give the score of a perfect copy; both also by face part), and sharpness (variance of the
   Laplacian of the generated frames over that of the real ones: 1 = as much
   fine detail as the real frames, lower = blurrier), and placement: the shift (pixels) that best
   moves each generated frame onto the real one, and the PSNR the frames would have so moved (how
@@ -32,6 +32,7 @@ import torch
 
 from puppet.dataset import load_extraction, split
 from puppet.drive import RenderOptions, model_inputs
+from puppet.edges import part_points
 from puppet.errors import PuppetError
 from puppet.landmarks import FaceMesh
 from puppet.metrics import laplacian_variance, placement_shift, psnr, shift_images, ssim
@@ -74,6 +75,14 @@ def _detect_generated(mesh: FaceMesh, rgb: np.ndarray) -> np.ndarray | None:
     return None if lm is None else lm * (s / DETECT_SIDE)
 
 
+def _mean_of(per_frame: list[np.ndarray], points: np.ndarray | None = None) -> float:
+    """Mean over frames and ``points`` (default: all) of per-frame landmark errors (478,); NaN if none."""
+    if not per_frame:
+        return float("nan")
+    a = np.stack(per_frame)
+    return float((a if points is None else a[:, points]).mean())
+
+
 def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     """Metrics on held-out target frames; also returns per-frame PSNR and images for the contact sheet."""
     data = load_extraction(run_dir / "data")
@@ -94,7 +103,8 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     shifts = placement_shift(g, r)
     out.update(placement_px=float(shifts.norm(dim=1).mean()),
                psnr_placed=float(psnr(shift_images(g, shifts), r).mean()))
-    errs_px, errs_iod, errs_real, missed = [], [], [], 0
+    # per frame, each landmark's distance from the track (pixels), of the generated and the real frame
+    point_px, point_iod, point_real, missed = [], [], [], 0
     with FaceMesh(video=False) as mesh:
         for k, i in enumerate(idx):
             ref = data.landmarks[i]
@@ -102,17 +112,21 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
             # (the track it is compared with is filtered over time; one crop is not).
             lm_real = _detect_generated(mesh, real[k])
             if lm_real is not None:
-                errs_real.append(float(np.linalg.norm(lm_real - ref, axis=1).mean()) / iod(ref))
+                point_real.append(np.linalg.norm(lm_real - ref, axis=1) / iod(ref))
             lm = _detect_generated(mesh, gen[k])
             if lm is None:
                 missed += 1
                 continue
-            e = float(np.linalg.norm(lm - ref, axis=1).mean())
-            errs_px.append(e)
-            errs_iod.append(e / iod(ref))
-    out["landmark_error_px"] = float(np.mean(errs_px)) if errs_px else float("nan")
-    out["landmark_error_iod"] = float(np.mean(errs_iod)) if errs_iod else float("nan")
-    out["landmark_error_real_iod"] = float(np.mean(errs_real)) if errs_real else float("nan")
+            d = np.linalg.norm(lm - ref, axis=1)
+            point_px.append(d)
+            point_iod.append(d / iod(ref))
+    out["landmark_error_px"] = _mean_of(point_px)
+    out["landmark_error_iod"] = _mean_of(point_iod)
+    out["landmark_error_real_iod"] = _mean_of(point_real)
+    # Where the error sits: by the part each point is drawn in (edges.part_points), generated and real.
+    parts = part_points()
+    out["landmark_error_parts_iod"] = {k: _mean_of(point_iod, v) for k, v in parts.items()}
+    out["landmark_error_parts_real_iod"] = {k: _mean_of(point_real, v) for k, v in parts.items()}
     out["no_face_in_output"] = missed
     return out, p.numpy(), gen, real, data
 

@@ -114,3 +114,16 @@ def test_part_mask_covers_eyes_brows_and_lips_only():
     assert m[30, 50] == 0 and m[60, 5] == 0  # outside every region
     grown = part_mask(lm, 64, margin=2)
     assert (grown >= m).all() and (grown > 0).sum() > (m > 0).sum()
+
+
+def test_part_points_split_the_mesh_into_the_drawn_parts_and_the_rest():
+    from puppet.edges import part_connections, part_points
+
+    pts = part_points()
+    assert list(pts) == [*PARTS, "rest"]
+    every = np.concatenate(list(pts.values()))
+    np.testing.assert_array_equal(np.sort(every), np.arange(478))  # each point once
+    for part, pairs in part_connections().items():
+        np.testing.assert_array_equal(pts[part], np.unique(pairs))
+    assert {k: len(v) for k, v in pts.items()} == {"face_oval": 36, "brows": 20, "eyes": 32, "irises": 8,
+                                                   "nose": 24, "lips": 40, "rest": 318}

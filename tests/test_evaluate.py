@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
+from puppet.edges import PARTS, part_points
 from puppet.evaluate import STILL_MOTION, _detect_generated, contact_sheet, evaluate, iod, landmark_motion, openings
 from puppet.landmarks import FaceMesh
 from tests.conftest import MEDIA
@@ -78,9 +79,19 @@ def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     with FaceMesh(video=False) as mesh:
         for i in val:
             lm = _detect_generated(mesh, data.frames[i])
-            errs.append(np.linalg.norm(lm - data.landmarks[i], axis=1).mean() / iod(data.landmarks[i]))
+            errs.append(np.linalg.norm(lm - data.landmarks[i], axis=1) / iod(data.landmarks[i]))
     assert s["landmark_error_real_iod"] == pytest.approx(float(np.mean(errs)), rel=1e-5)
     assert 0 < s["landmark_error_real_iod"] < 0.1
+    # the same by face part: each part's own points, and the parts weighted by their points give the whole
+    parts = part_points()
+    real_parts = s["landmark_error_parts_real_iod"]
+    assert set(real_parts) == {*PARTS, "rest"} == set(s["landmark_error_parts_iod"])
+    assert real_parts["lips"] == pytest.approx(float(np.stack(errs)[:, parts["lips"]].mean()), rel=1e-5)
+    assert sum(len(parts[k]) * v for k, v in real_parts.items()) / 478 == pytest.approx(
+        s["landmark_error_real_iod"], rel=1e-5)
+    if s["no_face_in_output"] < s["frames"]:  # the tiny model's output may hold no face at all
+        assert sum(len(parts[k]) * v for k, v in s["landmark_error_parts_iod"].items()) / 478 == pytest.approx(
+            s["landmark_error_iod"], rel=1e-5)
     assert rep.cross_reenactment["frames"] == 10
     st = rep.stability
     assert {"jitter_output", "jitter_real_target", "motion_driver_still", "motion_target_still"} <= set(st)
