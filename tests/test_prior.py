@@ -74,8 +74,13 @@ def test_pretrain_export_and_fine_tune(tmp_path, media):
         torch.testing.assert_close(tuned["model"][k], v.float())
 
 
-def test_prior_errors(tmp_path, media, tiny_run):
+def test_prior_errors(tmp_path, media, tiny_run, monkeypatch):
     clip = need_shared(MEDIA / "drivers" / "smile_man_short.mp4")
+    with monkeypatch.context() as m:  # under torchrun: refused before any process group is joined
+        m.setenv("WORLD_SIZE", "2")
+        with pytest.raises(PuppetError, match="runs in one process"):
+            pretrain([clip, clip], tmp_path / "ddp", _cfg())
+        assert not torch.distributed.is_initialized() and not (tmp_path / "ddp").exists()
     with pytest.raises(PuppetError, match="at least two clips"):
         pretrain([clip], tmp_path / "one", _cfg())
     with pytest.raises(PuppetError, match="not found|cannot|no such"):
