@@ -382,7 +382,8 @@ def eval_cmd(
     for part, values in (("self", report.self_reenactment), ("cross", report.cross_reenactment),
                          ("stability", report.stability)):
         for k, v in values.items():
-            table.add_row(part, k, f"{v:.4g}" if isinstance(v, float) else str(v))
+            for name, x in ({f"{k}.{sub}": y for sub, y in v.items()} if isinstance(v, dict) else {k: v}).items():
+                table.add_row(part, name, f"{x:.4g}" if isinstance(x, float) else str(x))
     _console().print(table)
     if report.contact_sheet:
         _console().print(f"contact sheet (worst row, best row; generated over real): {report.contact_sheet}")

@@ -104,5 +104,7 @@ def test_cli_eval_json(tmp_path, tiny_run, media):
     res = runner.invoke(app, ["eval", "--model", str(tiny_run), "--json", str(out), "--sheet", str(tmp_path / "s.png")])
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["self_reenactment"]["frames"] == 5
+    # a nested figure prints one row per entry, as plain numbers (rich may wrap the table, not a row)
+    assert "landmark_error_parts_real_iod.lips" in res.output and "{'face_oval'" not in res.output
     res = runner.invoke(app, ["eval", "--model", str(tmp_path / "missing")])
     assert res.exit_code == 1 and "model not found" in res.output
