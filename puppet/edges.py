@@ -68,14 +68,10 @@ def distance_ramps(lm: np.ndarray, size: int, reach: float, grid: int = 32) -> n
 
 def part_points(n_points: int = 478) -> dict[str, np.ndarray]:
     """Face-mesh landmark indices of each drawn part (:data:`PARTS` order), then ``"rest"``: every
-    other point (the face's surface). A point on two parts' lines would count in the first; the
-    MediaPipe parts share none."""
-    out, seen = {}, np.zeros(n_points, dtype=bool)
-    for part, pairs in part_connections().items():
-        idx = np.setdiff1d(np.unique(pairs.ravel()), np.flatnonzero(seen))
-        seen[idx] = True
-        out[part] = idx
-    out["rest"] = np.flatnonzero(~seen)
+    other point (the face's surface). The MediaPipe parts share no point (tested), so each point
+    is in exactly one entry."""
+    out = {part: np.unique(pairs) for part, pairs in part_connections().items()}
+    out["rest"] = np.setdiff1d(np.arange(n_points), np.concatenate(list(out.values())))
     return out
 
 
