@@ -17,7 +17,6 @@ precision (7 MB for the default CRN, against 44 MB with the optimizer state).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from puppet.errors import PuppetError
 from puppet.retarget import neutral_index
 from puppet.sampling import balance_weights, expression_features
 from puppet.train import clip_inputs, frames_task
-from puppet.trainer import Dist, StepCallback, TrainResult, device_for, open_run, optimise
+from puppet.trainer import Dist, StepCallback, TrainResult, device_for, open_run, optimise, torchrun_world
 from puppet.utils import atomic_path
 from puppet.video import probe
 
@@ -67,7 +66,7 @@ def pretrain(clips: list[str | Path], run_dir: str | Path, cfg: Config, resume: 
     for c in clips:
         probe(c, audio=False)  # a bad input fails here, before any work
     # Checked before joining a torchrun group: refusing after it would leave the group to tear down.
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if torchrun_world() > 1:
         raise PuppetError("puppet pretrain runs in one process; start it without torchrun")
     dist = Dist()
     state = open_run(run_dir, cfg, resume)

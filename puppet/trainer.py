@@ -139,9 +139,14 @@ class Dist:
             torch.distributed.destroy_process_group()
 
 
+def torchrun_world() -> int:
+    """How many processes the torchrun job this process belongs to has (1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def init_distributed(cfg: Config) -> Dist:
     """Join the torchrun job described by the environment (WORLD_SIZE, RANK, LOCAL_RANK), if any."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = torchrun_world()
     if world <= 1:
         return Dist()
     if not torch.distributed.is_initialized():
