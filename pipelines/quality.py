@@ -10,7 +10,8 @@ For each target video (default: every clip in <shared>/targets), through the pub
    (also per unit of landmark motion in the still stretches);
 3. ``puppet animate --side-by-side`` with each driver, for the sheet.
 
-It prints one table (a row per target and driver) and writes, under --out,
+It prints one table (a row per target and driver), then the held-out landmark error by face part,
+generated / real frames (a row per target), and writes, under --out,
 ``summary.json`` and ``<target>_sheet.png``: the held-out frames (worst row and best row,
 generated over real, from ``puppet eval``), then for each driver four moments of
 driver | edge map | puppet. A run with a checkpoint is reused (delete it to retrain).
@@ -83,6 +84,27 @@ def write_sheets(out: Path, name: str, model: Path, videos: list[Path]) -> None:
     write_image(out / f"{name}_generated.png", generated)
 
 
+def print_parts_table(summary: dict[str, dict]) -> None:
+    """Landmark error (IOD) by face part, generated / real frames, one row per target.
+
+    The held-out frames do not depend on the driver, so the first report of each target is used.
+    """
+    rows: dict[str, dict] = {}
+    for key, rep in summary.items():
+        rows.setdefault(key.split(" / ")[0], rep.get("self_reenactment", {}))
+    parts = next((list(sr["landmark_error_parts_iod"]) for sr in rows.values()
+                  if sr.get("landmark_error_parts_iod")), None)
+    if not parts:
+        return
+    print("\nlandmark error by part (IOD), generated / real frames")
+    print("| target | " + " | ".join(parts) + " |")
+    print("|" + "---|" * (len(parts) + 1))
+    for name, sr in rows.items():
+        gen, real = sr.get("landmark_error_parts_iod", {}), sr.get("landmark_error_parts_real_iod", {})
+        cells = [f"{gen[p]:.4f} / {real[p]:.4f}" if p in gen and p in real else "-" for p in parts]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=Path("../shared/media"), help="folder with targets/ and drivers/")
@@ -151,6 +173,7 @@ def main() -> int:
         vals = [rep.get(part, {}).get(k) for part, k, _, _ in COLUMNS]
         cells = ["-" if v is None else fmt.format(v) for v, (_, _, _, fmt) in zip(vals, COLUMNS)]
         print(f"| {key} | {rep['steps']} | " + " | ".join(cells) + " |")
+    print_parts_table(summary)
     print(f"sheets and summary.json in {args.out}")
     return 0
 
