@@ -78,10 +78,10 @@ def part_points(n_points: int = 478) -> dict[str, np.ndarray]:
 @functools.lru_cache(maxsize=1)
 def _region_indices() -> tuple[np.ndarray, ...]:
     """Landmark indices of the expressive regions: each eye with its brow, and the lips."""
-    c = part_connections()
-    eyes_brows = np.unique(np.concatenate([c["eyes"].ravel(), c["brows"].ravel()]))
+    pts = part_points()
+    eyes_brows = np.union1d(pts["eyes"], pts["brows"])
     # MediaPipe numbers the image-left eye and brow below 249 and the image-right ones from 249 up.
-    return eyes_brows[eyes_brows < 249], eyes_brows[eyes_brows >= 249], np.unique(c["lips"].ravel())
+    return eyes_brows[eyes_brows < 249], eyes_brows[eyes_brows >= 249], pts["lips"]
 
 
 def part_mask(lm: np.ndarray, size: int, margin: int = 2) -> np.ndarray:

@@ -75,12 +75,16 @@ def _detect_generated(mesh: FaceMesh, rgb: np.ndarray) -> np.ndarray | None:
     return None if lm is None else lm * (s / DETECT_SIDE)
 
 
-def _mean_of(per_frame: list[np.ndarray], points: np.ndarray | None = None) -> float:
-    """Mean over frames and ``points`` (default: all) of per-frame landmark errors (478,); NaN if none."""
-    if not per_frame:
+def _stack(per_frame: list[np.ndarray]) -> np.ndarray:
+    """Per-frame landmark errors (478,) -> (frames, 478); (0, 478) if none."""
+    return np.stack(per_frame) if per_frame else np.empty((0, 478))
+
+
+def _mean_of(errors: np.ndarray, points: np.ndarray | None = None) -> float:
+    """Mean over frames and ``points`` (default: all) of landmark errors (frames, 478); NaN if no frame."""
+    if len(errors) == 0:
         return float("nan")
-    a = np.stack(per_frame)
-    return float((a if points is None else a[:, points]).mean())
+    return float((errors if points is None else errors[:, points]).mean())
 
 
 def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
@@ -121,13 +125,14 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
             d = np.linalg.norm(lm - ref, axis=1)
             point_px.append(d)
             point_iod.append(d / iod(ref))
-    out["landmark_error_px"] = _mean_of(point_px)
-    out["landmark_error_iod"] = _mean_of(point_iod)
-    out["landmark_error_real_iod"] = _mean_of(point_real)
+    err_px, err_iod, err_real = _stack(point_px), _stack(point_iod), _stack(point_real)  # (frames, 478) each
+    out["landmark_error_px"] = _mean_of(err_px)
+    out["landmark_error_iod"] = _mean_of(err_iod)
+    out["landmark_error_real_iod"] = _mean_of(err_real)
     # Where the error sits: by the part each point is drawn in (edges.part_points), generated and real.
     parts = part_points()
-    out["landmark_error_parts_iod"] = {k: _mean_of(point_iod, v) for k, v in parts.items()}
-    out["landmark_error_parts_real_iod"] = {k: _mean_of(point_real, v) for k, v in parts.items()}
+    out["landmark_error_parts_iod"] = {k: _mean_of(err_iod, v) for k, v in parts.items()}
+    out["landmark_error_parts_real_iod"] = {k: _mean_of(err_real, v) for k, v in parts.items()}
     out["no_face_in_output"] = missed
     return out, p.numpy(), gen, real, data
 
