@@ -84,6 +84,14 @@ def write_sheets(out: Path, name: str, model: Path, videos: list[Path]) -> None:
     write_image(out / f"{name}_generated.png", generated)
 
 
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """A markdown table: the header, its separator, one line per row of cells."""
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
 def print_parts_table(summary: dict[str, dict]) -> None:
     """Landmark error (IOD) by face part, generated / real frames, one row per target.
 
@@ -97,12 +105,11 @@ def print_parts_table(summary: dict[str, dict]) -> None:
     if not parts:
         return
     print("\nlandmark error by part (IOD), generated / real frames")
-    print("| target | " + " | ".join(parts) + " |")
-    print("|" + "---|" * (len(parts) + 1))
+    lines = []
     for name, sr in rows.items():
         gen, real = sr.get("landmark_error_parts_iod", {}), sr.get("landmark_error_parts_real_iod", {})
-        cells = [f"{gen[p]:.4f} / {real[p]:.4f}" if p in gen and p in real else "-" for p in parts]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append([name] + [f"{gen[p]:.4f} / {real[p]:.4f}" if p in gen and p in real else "-" for p in parts])
+    print_table(["target"] + parts, lines)
 
 
 def main() -> int:
@@ -166,13 +173,12 @@ def main() -> int:
         print(f"sheets rebuilt in {args.out}")
         return 0
     write_json(args.out / "summary.json", summary)
-    header = ["target / driver", "steps"] + [c[2] for c in COLUMNS]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    lines = []
     for key, rep in summary.items():
         vals = [rep.get(part, {}).get(k) for part, k, _, _ in COLUMNS]
-        cells = ["-" if v is None else fmt.format(v) for v, (_, _, _, fmt) in zip(vals, COLUMNS)]
-        print(f"| {key} | {rep['steps']} | " + " | ".join(cells) + " |")
+        lines.append([key, str(rep["steps"])] + ["-" if v is None else fmt.format(v)
+                                                 for v, (_, _, _, fmt) in zip(vals, COLUMNS)])
+    print_table(["target / driver", "steps"] + [c[2] for c in COLUMNS], lines)
     print_parts_table(summary)
     print(f"sheets and summary.json in {args.out}")
     return 0

@@ -34,7 +34,7 @@ from puppet.dataset import load_extraction, split
 from puppet.drive import RenderOptions, model_inputs
 from puppet.edges import part_points
 from puppet.errors import PuppetError
-from puppet.landmarks import FaceMesh
+from puppet.landmarks import N_LANDMARKS, FaceMesh
 from puppet.metrics import laplacian_variance, placement_shift, psnr, shift_images, ssim
 from puppet.render import Renderer
 from puppet.retarget import canonical_template, iod, normalise, openings
@@ -77,7 +77,7 @@ def _detect_generated(mesh: FaceMesh, rgb: np.ndarray) -> np.ndarray | None:
 
 def _stack(per_frame: list[np.ndarray]) -> np.ndarray:
     """Per-frame landmark errors (478,) -> (frames, 478); (0, 478) if none."""
-    return np.stack(per_frame) if per_frame else np.empty((0, 478))
+    return np.stack(per_frame) if per_frame else np.empty((0, N_LANDMARKS))
 
 
 def _mean_of(errors: np.ndarray, points: np.ndarray | None = None) -> float:
