@@ -14,7 +14,8 @@ It prints one table (a row per target and driver), then the held-out landmark er
 generated / real frames (a row per target), and writes, under --out,
 ``summary.json`` and ``<target>_sheet.png``: the held-out frames (worst row and best row,
 generated over real, from ``puppet eval``), then for each driver four moments of
-driver | edge map | puppet. A run with a checkpoint is reused (delete it to retrain).
+driver | edge map | puppet, two to a row; ``<target>_generated.png`` holds the generated frames
+alone (the moments without the driver). A run with a checkpoint is reused (delete it to retrain).
 
 Usage: python pipelines/quality.py [--shared ../shared/media] [--minutes 10] [--targets a.mp4,b.mp4]
        [--drivers x.mp4,y.mp4] [--out runs/quality] [--loss NAME] [--config FILE] [--set k=v ...]
@@ -62,17 +63,33 @@ def moments(video: Path, n_moments: int = 4) -> list[np.ndarray]:
     return [f for i, f in enumerate(read_frames(video)) if i in want]
 
 
+def rows_of(images: list[np.ndarray], columns: int, width: int) -> list[np.ndarray]:
+    """Images of one size side by side, ``columns`` to a row, scaled so a full row is ``width`` px wide."""
+    import cv2
+
+    h, w = images[0].shape[:2]
+    side = (round(width / columns), round(h * width / (columns * w)))
+    interp = cv2.INTER_AREA if side[0] < w else cv2.INTER_LINEAR
+    scaled = [cv2.resize(im, side, interpolation=interp) for im in images]
+    return [np.concatenate(scaled[i:i + columns], axis=1) for i in range(0, len(scaled), columns)]
+
+
 def sheets(eval_sheet: Path, videos: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sheet with real frames, generated-only sheet) for one target; ``size``: the model's output side."""
+    """(sheet with real frames, generated-only sheet) for one target; ``size``: the model's output side.
+
+    Both are as wide as ``puppet eval``'s sheet (four held-out frames): each driver's four moments
+    (driver | edge map | puppet; the generated-only sheet leaves the driver out) go two to a row,
+    scaled to that width.
+    """
     from puppet.utils import read_image, tile
 
     top = read_image(eval_sheet)  # rows of (generated over real) pairs: worst row, best row
+    width = top.shape[1]
     frames = [moments(v) for v in videos]
-    rows = [[f[::2, ::2] for f in fs] for fs in frames]  # half size: 4 moments side by side
-    full = tile([[top]] + rows)
+    full = tile([[top]] + [[row] for fs in frames for row in rows_of(fs, 2, width)])
     generated = [top[0:size], top[2 * size:3 * size]]  # the generated halves of both rows
-    drive = [f[:, PANEL:][::2, ::2] for f in frames[0]]  # edge map | puppet, driver panel left out
-    return full, tile([[g] for g in generated] + [drive])
+    drive = rows_of([f[:, PANEL:] for f in frames[0]], 2, width)  # edge map | puppet
+    return full, tile([[g] for g in generated + drive])
 
 
 def write_sheets(out: Path, name: str, model: Path, videos: list[Path]) -> None:
