@@ -8,7 +8,7 @@ import torch
 from puppet.checkpoint import load_checkpoint
 from puppet.config import load_config
 from puppet.errors import PuppetError
-from puppet.train import train
+from puppet.train import gpu_hint, train
 from tests.conftest import MEDIA, ROOT, make_video, need_shared
 
 import numpy as np
@@ -209,3 +209,11 @@ def test_a_resident_clip_gives_the_same_batches(tmp_path, tiny_run):
         else:
             assert a == b
     assert copied[4].shape == (3, 1, data.size, data.size) and copied[4].max() == 1  # the part mask is there
+
+
+def test_gpu_hint_only_for_the_cpu_sized_default_on_cuda():
+    default = load_config()
+    assert "configs/gpu.yaml" in gpu_hint(default, torch.device("cuda"))
+    assert gpu_hint(default, torch.device("cpu")) is None
+    assert gpu_hint(load_config(ROOT / "configs" / "gpu.yaml"), torch.device("cuda")) is None
+    assert gpu_hint(load_config(overrides=["data.size=160"]), torch.device("cuda")) is None
