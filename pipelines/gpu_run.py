@@ -5,10 +5,12 @@ A GPU server of this project's workplace has PyTorch but no MediaPipe and no
 
     # here (MediaPipe, ../shared): landmark track, the clip and fp16 VGG weights into a job folder
     python pipelines/gpu_run.py prepare --target ../shared/media/targets/glasses_man.mp4 --job out/gpujob
-    # there (PYTHONPATH=.): replay the track, train each variant for --minutes, then write each run's
-    # metrics and samples, and the best variant's model (by held-out PSNR) as a half-precision
-    # checkpoint in pieces of < 16 MiB, into --out. Variants train at the same time and share the
-    # GPU (each gets fewer steps): give one variant for a figure that stands for a solo run.
+    # there (PYTHONPATH=.): replay the track, train each variant for --minutes, then write into --out
+    # summary.json (each variant's metrics, config and log tail), samples.png (each variant's last
+    # sample grid, in order) and the best variant's model (by held-out PSNR) as a half-precision
+    # checkpoint in pieces of < 16 MiB: at most 8 files, as the device tool brings back. Variants
+    # train at the same time and share the GPU (each gets fewer steps): give one variant for a
+    # figure that stands for a solo run.
     PYTHONPATH=. python3 pipelines/gpu_run.py train --job out/gpujob --out $OUT --minutes 5 --variant default=
     PYTHONPATH=. python3 pipelines/gpu_run.py train --job out/gpujob --out $OUT --minutes 5 \
         --variant default= --variant baseline=--loss,baseline --variant lr2e-4=--set,train.lr=0.0002
@@ -39,7 +41,7 @@ from puppet.config import load_config
 from puppet.dataset import extract
 from puppet.landmarks import FaceMesh, ReplayedLandmarks, record_track
 from puppet.losses.vgg import resolve_weights
-from puppet.utils import atomic_path, write_json
+from puppet.utils import atomic_path, read_image, tile, write_image, write_json
 from puppet.video import read_frames
 
 PART = 15 * 2**20  # the device tool returns files of at most 16 MiB
@@ -72,21 +74,27 @@ def train(job: Path, out: Path, minutes: float, config: str, variants: list[str]
                "--config", config, "--minutes", str(minutes), "--device", device] + [a for a in args.split(",") if a]
         with open(out / f"{name}.log", "w") as log:  # the child keeps its own copy of the handle
             procs[name] = (subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT), run, time.time())
-    summary = {}
+    summary, grids = {}, []
     for name, (proc, run, t0) in procs.items():
         rc = proc.wait()
         metrics = run / "metrics.jsonl"
         rows = [json.loads(line) for line in metrics.read_text().splitlines()] if metrics.is_file() else []
+        cfg_file = run / "config.yaml"
         summary[name] = {"rc": rc, "wall_s": round(time.time() - t0, 1), "last": rows[-1] if rows else {},
-                         "best_val_psnr": max((r.get("val_psnr", 0) for r in rows), default=None)}
-        for src, dst in ((run / "config.yaml", f"{name}_config.yaml"), (metrics, f"{name}_metrics.jsonl")):
-            if src.is_file():
-                shutil.copy(src, out / dst)
+                         "best_val_psnr": max((r.get("val_psnr", 0) for r in rows), default=None),
+                         "metrics": rows, "config": cfg_file.read_text() if cfg_file.is_file() else None,
+                         "log_tail": (out / f"{name}.log").read_text().splitlines()[-40:]}
+        (out / f"{name}.log").unlink()
         samples = sorted((run / "samples").glob("step_*.png"))
-        for s in samples[-1:] + samples[len(samples) // 2: len(samples) // 2 + 1]:
-            shutil.copy(s, out / f"{name}_{s.name}")
+        if samples:
+            grids.append(read_image(samples[-1]))
+    # The device tool brings back at most 8 files: one summary, one picture and the model's pieces.
+    if grids:
+        write_image(out / "samples.png", tile([[g] for g in grids]))
     write_json(out / "summary.json", summary)
-    print(json.dumps(summary, indent=1))
+    for name, r in summary.items():
+        print(f"{name}: rc {r['rc']}, {r['wall_s']} s, step {r['last'].get('step')}, "
+              f"held-out PSNR {r['last'].get('val_psnr', float('nan')):.2f} dB (best {r['best_val_psnr']})")
     scored = [(r["last"].get("val_psnr", -1.0), n) for n, r in summary.items()]
     best = max(scored)[1] if scored else variants[0].partition("=")[0]
     print(f"exporting {best}")

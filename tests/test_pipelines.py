@@ -1,5 +1,6 @@
 """The recipes in pipelines/ that have logic of their own beside the CLI calls they make."""
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,12 +9,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality", ROOT / "pipelines" / "quality.py")
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "pipelines" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def quality():
+    return _load("quality")
 
 
 def _report(lips: float, real_lips: float) -> dict:
@@ -62,3 +67,30 @@ def test_sheets_fill_the_width_of_the_eval_sheet(quality, tmp_path, monkeypatch)
     np.testing.assert_array_equal(generated[:size], top[:size])  # the worst row's generated frames
     np.testing.assert_array_equal(generated[size:2 * size], top[2 * size:3 * size])  # the best row's
     assert generated.shape[0] == 2 * size + 2 * size  # two rows of two (edge map | puppet), panels of `size`
+
+
+@pytest.mark.slow
+def test_gpu_run_prepares_trains_and_brings_back_few_files(tmp_path, media):
+    """The lent-GPU recipe end to end on the CPU: a job folder, two variants, at most 8 files back
+    (the device tool's limit), and the best variant's model joined again from its pieces."""
+    from puppet.checkpoint import load_checkpoint
+    from puppet.video import read_frames
+    from tests.conftest import make_video
+
+    gpu_run = _load("gpu_run")
+    clip = make_video(tmp_path / "clip.mp4", list(read_frames(media / "targets" / "glasses_man.mp4", 12)))
+    job, out = tmp_path / "job", tmp_path / "out"
+    gpu_run.prepare(clip, job)
+    assert sorted(p.name for p in job.iterdir()) == ["clip.mp4", "clip.track.npy", "vgg16_fp16.pth"]
+    out.mkdir()
+    gpu_run.train(job, out, 1.0, str(ROOT / "configs" / "tiny.yaml"),
+                  ["a=--steps,2", "b=--steps,3,--set,train.lr=0.0002"], tmp_path / "runs", device="cpu")
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["parts/model.pt.00", "samples.png", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [summary[n]["rc"] for n in "ab"] == [0, 0]
+    assert [summary[n]["last"]["step"] for n in "ab"] == [2, 3]
+    assert "lr: 0.0002" in summary["b"]["config"] and summary["a"]["log_tail"]
+    best = max("ab", key=lambda n: summary[n]["last"]["val_psnr"])
+    gpu_run.join(out / "parts", tmp_path / "joined" / "checkpoint.pt")
+    assert load_checkpoint(tmp_path / "joined" / "checkpoint.pt")["step"] == summary[best]["last"]["step"]
