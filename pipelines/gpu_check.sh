@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One short GPU check for a session lent a device machine (see DEVELOPERS.md): the CUDA tests,
+# One short GPU check for a session lent a device machine (README, "On a GPU"): the CUDA tests,
 # the lean-vs-naive loss table, training and rendering speed, all into $OUT (or out/gpu).
 # The GPU image has PyTorch but no mediapipe: only tests and benches that need no face mesh run.
 # Each step has its own time limit, so one that hangs or fails leaves the others' figures.

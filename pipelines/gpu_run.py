@@ -14,8 +14,9 @@ A GPU server of this project's workplace has PyTorch but no MediaPipe and no
     PYTHONPATH=. python3 pipelines/gpu_run.py train --job out/gpujob --out $OUT --minutes 5 --variant default=
     PYTHONPATH=. python3 pipelines/gpu_run.py train --job out/gpujob --out $OUT --minutes 5 \
         --variant default= --variant baseline=--loss,baseline --variant lr2e-4=--set,train.lr=0.0002
-    # here again: join the pieces and evaluate with `puppet eval` (landmark metrics need MediaPipe)
-    python pipelines/gpu_run.py join --parts DIR --out runs/gpu_default/checkpoint.pt
+    # here again: join the pieces, extract the clip beside them, evaluate (landmark metrics need MediaPipe)
+    python pipelines/gpu_run.py join --parts DIR --out runs/gpu/checkpoint.pt --target glasses_man.mp4
+    puppet eval --model runs/gpu --driver ../shared/media/drivers/talking_man.mp4
 
 Only puppet's public API (extraction with a replayed detector, checkpoints) and CLI are used.
 Every variant is extracted with the --config's data settings: a variant that changes them would
@@ -37,7 +38,7 @@ import numpy as np
 import torch
 
 from puppet.checkpoint import load_checkpoint
-from puppet.config import load_config
+from puppet.config import config_from_dict, load_config
 from puppet.dataset import extract
 from puppet.landmarks import FaceMesh, ReplayedLandmarks, record_track
 from puppet.losses.vgg import resolve_weights
@@ -118,12 +119,16 @@ def _export_half(ckpt: Path, parts: Path) -> None:
         (parts / f"model.pt.{i // PART:02d}").write_bytes(data[i:i + PART])
 
 
-def join(parts: Path, out: Path) -> None:
+def join(parts: Path, out: Path, target: Path | None = None) -> None:
+    """Join the pieces into ``out``; with ``target``, extract it beside the checkpoint (as the run was
+    trained) so that ``puppet eval`` scores the held-out frames too."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         tmp.write_bytes(b"".join(p.read_bytes() for p in sorted(parts.glob("model.pt.*"))))
     state = load_checkpoint(out)
     print(f"{out}: step {state['step']}, {sum(v.numel() for v in state['model'].values()) / 1e6:.1f}M parameters")
+    if target is not None:
+        extract(target, out.parent / "data", config_from_dict(state["config"]).data)
 
 
 def main() -> None:
@@ -144,6 +149,7 @@ def main() -> None:
     j = sub.add_parser("join")
     j.add_argument("--parts", type=Path, required=True)
     j.add_argument("--out", type=Path, required=True)
+    j.add_argument("--target", type=Path, help="the trained clip, extracted beside the checkpoint for puppet eval")
     a = ap.parse_args()
     if a.cmd == "prepare":
         prepare(a.target, a.job)
@@ -151,7 +157,7 @@ def main() -> None:
         a.out.mkdir(parents=True, exist_ok=True)
         train(a.job, a.out, a.minutes, a.config, a.variant, a.runs, a.device)
     else:
-        join(a.parts, a.out)
+        join(a.parts, a.out, a.target)
 
 
 if __name__ == "__main__":

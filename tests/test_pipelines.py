@@ -92,5 +92,8 @@ def test_gpu_run_prepares_trains_and_brings_back_few_files(tmp_path, media):
     assert [summary[n]["last"]["step"] for n in "ab"] == [2, 3]
     assert "lr: 0.0002" in summary["b"]["config"] and summary["a"]["log_tail"]
     best = max("ab", key=lambda n: summary[n]["last"]["val_psnr"])
-    gpu_run.join(out / "parts", tmp_path / "joined" / "checkpoint.pt")
-    assert load_checkpoint(tmp_path / "joined" / "checkpoint.pt")["step"] == summary[best]["last"]["step"]
+    gpu_run.join(out / "parts", tmp_path / "joined" / "checkpoint.pt", target=clip)
+    state = load_checkpoint(tmp_path / "joined" / "checkpoint.pt")
+    assert state["step"] == summary[best]["last"]["step"]
+    manifest = json.loads((tmp_path / "joined" / "data" / "manifest.json").read_text())  # for puppet eval
+    assert manifest["settings"]["size"] == state["config"]["data"]["size"] == 32
