@@ -15,6 +15,7 @@ settings reuses it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -56,6 +57,13 @@ def _settings(cfg: DataConfig) -> dict:
             "smooth_beta": cfg.smooth_beta, "line_width": cfg.line_width}
 
 
+def _concrete(cfg: DataConfig) -> DataConfig:
+    """crop_mode auto is resolved by puppet train (puppet.train), which extracts each crop itself;
+    anything else that extracts a clip (a prior's clips, a single-image driver, puppet extract) gets
+    the fixed crop."""
+    return dataclasses.replace(cfg, crop_mode="fixed") if cfg.crop_mode == "auto" else cfg
+
+
 def _source_key(video: Path) -> dict:
     st = video.stat()
     return {"path": str(video.resolve()), "bytes": st.st_size, "mtime": int(st.st_mtime)}
@@ -70,7 +78,7 @@ def is_cached(video: Path, out_dir: Path, cfg: DataConfig) -> bool:
     except (OSError, json.JSONDecodeError):
         return False
     return (man.get("version") == EXTRACT_VERSION and man.get("source") == _source_key(video)
-            and man.get("settings") == _settings(cfg)
+            and man.get("settings") == _settings(_concrete(cfg))
             and all((out_dir / f).is_file() for f in ("frames.npy", "landmarks.npy", "edges.npy")))
 
 
@@ -93,6 +101,7 @@ def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: P
     """
     video = Path(video)
     out_dir = Path(out_dir)
+    cfg = _concrete(cfg)
     info = probe(video, audio=False)
     if not force and is_cached(video, out_dir, cfg):
         log.info("reusing extraction in %s", out_dir)

@@ -13,12 +13,19 @@ holds out the end of the clip for validation, and runs the shared loop of
 Ctrl-C (or the time limit) saves a checkpoint at the last finished step;
 ``resume=True`` continues from it with the same data order as an
 uninterrupted run (the batch of step k depends only on the seed and k).
+
+With ``data.crop_mode: auto`` (the default) the run starts with two trials,
+``crop_probe/fixed`` and ``crop_probe/smooth``, of ``data.crop_probe_steps`` steps
+each; the one that renders the held-out end better becomes the run's first
+steps and the run goes on from it. ``crop_choice.json`` records the choice.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +44,8 @@ from puppet.retarget import expression_amplitude, expression_range, neutral_inde
 from puppet.sampling import balance_weights, expression_features
 from puppet.tensors import to_tensor_edges, to_tensor_images, to_uint8_images
 from puppet.trainer import (StepCallback, Task, TrainResult, device_for, init_distributed, open_run, optimise,
-                            sample_grid, write_samples)
+                            sample_grid, torchrun_world, write_samples)
+from puppet.utils import atomic_path, ensure_dir
 from puppet.video import probe
 
 log = logging.getLogger("puppet")
@@ -94,6 +102,84 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
     """Train (or resume) a puppet model for ``target`` in ``run_dir``; returns when done or time is up."""
     run_dir, target = Path(run_dir), Path(target)
     probe(target, audio=False)  # a bad input fails here, before the run folder is created
+    if cfg.data.crop_mode == "auto":
+        return _train_choosing_crop(target, run_dir, cfg, resume, on_step, on_extract)
+    return _train(target, run_dir, cfg, resume, on_step, on_extract)
+
+
+CROP_TRIAL_SHARE = 0.1  # of train.max_minutes, at most, for each crop_mode auto trial
+
+
+def held_out_scores(metrics: Path) -> list[tuple[int, float]]:
+    """(step, held-out PSNR) of each evaluation in a run's metrics.jsonl."""
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    return [(int(r["step"]), float(r["val_psnr"])) for r in rows if "val_psnr" in r]
+
+
+def trial_score(metrics: Path) -> float:
+    """Mean held-out PSNR of a trial's evaluations in its second half (metrics.jsonl lines; the last one
+    if it has no second half): one evaluation of ~32 frames moves by up to a dB from one to the next."""
+    rows = held_out_scores(metrics)
+    if not rows:
+        raise PuppetError(f"{metrics}: no held-out score (data.val_fraction is 0?)")
+    last = rows[-1][0]
+    late = [v for step, v in rows if step > last / 2] or [rows[-1][1]]
+    return float(np.mean(late))
+
+
+def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool, on_step, on_extract) -> TrainResult:
+    """``data.crop_mode`` auto: train the first ``data.crop_probe_steps`` steps once with the fixed crop
+    and once with the one that follows the head, keep the trial whose held-out PSNR is higher as the
+    run's first steps and go on from it. The trials' training time counts against ``train.max_minutes``."""
+    from puppet.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from puppet.config import config_from_dict
+
+    def with_crop(mode: str, **train) -> Config:
+        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, crop_mode=mode),
+                                   train=dataclasses.replace(cfg.train, **train))
+
+    ckpt = run_dir / CHECKPOINT_NAME
+    trials = run_dir / "crop_probe"
+    if resume and ckpt.is_file():  # chosen before the interruption
+        return _train(target, run_dir, with_crop(config_from_dict(load_checkpoint(ckpt)["config"]).data.crop_mode),
+                      True, on_step, on_extract)
+    if not (resume and trials.exists()):
+        open_run(run_dir, cfg, resume, write=False)  # what any run refuses: a checkpoint in the way, nothing to resume
+    if torchrun_world() > 1:
+        raise PuppetError("data.crop_mode auto trains its trials in one process; under torchrun set "
+                          "data.crop_mode to fixed or smooth")
+    ensure_dir(run_dir)  # an output that cannot be written fails here, naming the run folder
+    if trials.exists():
+        log.info("the crop was not chosen before the interruption: trying both again")
+        shutil.rmtree(trials)
+    limit = cfg.train.max_minutes * CROP_TRIAL_SHARE if cfg.train.max_minutes > 0 else 0.0
+    trial = {"steps": min(cfg.data.crop_probe_steps, cfg.train.steps), "max_minutes": limit,
+             "lr_decay_fraction": 0.0}  # the first steps of a run, whose rate has not begun to fall
+    scores, evaluations, spent = {}, {}, 0.0
+    for mode in ("fixed", "smooth"):
+        log.info("choosing the crop: %d steps with the %s crop", trial["steps"], mode)
+        res = _train(target, trials / mode, with_crop(mode, **trial), False, on_step, on_extract)
+        spent += res.seconds
+        scores[mode] = trial_score(trials / mode / "metrics.jsonl")
+        evaluations[mode] = held_out_scores(trials / mode / "metrics.jsonl")
+    mode = max(scores, key=scores.get)  # a tie keeps the fixed crop
+    log.info("crop: %s (held-out PSNR after %d steps: fixed %.2f dB, smooth %.2f dB)",
+             mode, trial["steps"], scores["fixed"], scores["smooth"])
+    for name in ("data", "samples", "metrics.jsonl", CHECKPOINT_NAME):  # the checkpoint last: it marks the move done
+        src, dst = trials / mode / name, run_dir / name
+        if dst.is_dir():  # left by a move that was interrupted
+            shutil.rmtree(dst)
+        if src.exists():
+            src.replace(dst)
+    with atomic_path(run_dir / "crop_choice.json") as tmp:
+        tmp.write_text(json.dumps({"crop_mode": mode, "trial_steps": trial["steps"], "held_out_psnr": scores,
+                                   "evaluations": evaluations, "trial_seconds": spent}, indent=1))
+    shutil.rmtree(trials)
+    return _train(target, run_dir, with_crop(mode), True, on_step, on_extract, spent=spent)
+
+
+def _train(target: Path, run_dir: Path, cfg: Config, resume: bool, on_step, on_extract,
+           spent: float = 0.0) -> TrainResult:
     dist = init_distributed(cfg)
     state = open_run(run_dir, cfg, resume, write=dist.main)
     if dist.main:  # rank 0 extracts; the others then reuse its cached extraction
@@ -117,7 +203,7 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
     inputs = clip_inputs(data, meta, cfg)
     task = frames_task("puppet", run_dir, cfg, device, data, inputs, train_idx, val_idx, meta, weights)
     try:
-        res = optimise(run_dir, cfg, device, task, state, on_step, dist)
+        res = optimise(run_dir, cfg, device, task, state, on_step, dist, spent)
         dist.barrier()  # tear the group down only once rank 0 has written its last checkpoint
         return res
     finally:

@@ -288,8 +288,9 @@ def _train_step(p: _Parts, cfg: Config, device: torch.device, task: Task, step: 
 
 
 def optimise(run_dir: Path, cfg: Config, device: torch.device, task: Task, state: dict | None,
-             on_step: StepCallback | None = None, dist: Dist | None = None) -> TrainResult:
-    """Train ``task`` until ``train.steps``, the time limit, or Ctrl-C (which saves, then raises)."""
+             on_step: StepCallback | None = None, dist: Dist | None = None, spent: float = 0.0) -> TrainResult:
+    """Train ``task`` until ``train.steps``, the time limit, or Ctrl-C (which saves, then raises).
+    ``spent``: seconds of the time limit already used (by ``crop_mode`` auto's trials)."""
     dist = dist or Dist()
     p = _build(cfg, device, task, dist, state)
     ckpt_path = run_dir / CHECKPOINT_NAME
@@ -312,7 +313,7 @@ def optimise(run_dir: Path, cfg: Config, device: torch.device, task: Task, state
         finally:
             p.net.train()
 
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - spent
     deadline = t0 + cfg.train.max_minutes * 60 if cfg.train.max_minutes > 0 else None
     terms: dict = {}
     val: dict = {}

@@ -49,8 +49,10 @@ def test_wrong_types_are_errors():
 def test_range_checks():
     with pytest.raises(PuppetError, match="data.size"):
         load_config(overrides=["data.size=100"])
-    with pytest.raises(PuppetError, match="crop_mode"):
+    with pytest.raises(PuppetError, match="expected auto, fixed or smooth"):
         load_config(overrides=["data.crop_mode=wobbly"])
+    with pytest.raises(PuppetError, match="data.crop_probe_steps"):
+        load_config(overrides=["data.crop_probe_steps=0"])
     with pytest.raises(PuppetError, match="model.ramps"):
         load_config(overrides=["model.ramps=1.5"])
     with pytest.raises(PuppetError, match="--loss 'nope'"):

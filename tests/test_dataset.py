@@ -39,6 +39,16 @@ def test_smooth_crop_mode_moves_slowly(tmp_path, media):
     assert np.abs(np.diff(boxes[:, :2], axis=0)).max() < 0.05 * boxes[0, 2]
 
 
+def test_auto_crop_mode_extracts_one_fixed_crop(tmp_path, media):
+    """puppet train chooses for crop_mode auto; any other extraction (a prior's clips, a driver) is fixed."""
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    auto = extract(video, tmp_path / "auto", DataConfig(size=32, max_frames=10, crop_mode="auto"))
+    fixed = extract(video, tmp_path / "fixed", DataConfig(size=32, max_frames=10, crop_mode="fixed"))
+    assert auto.manifest["crop_boxes"] == fixed.manifest["crop_boxes"] and len(auto.manifest["crop_boxes"]) == 1
+    np.testing.assert_array_equal(auto.frames, fixed.frames)
+    assert is_cached(video, tmp_path / "fixed", DataConfig(size=32, max_frames=10, crop_mode="auto"))
+
+
 def test_black_clip_has_no_face(tmp_path):
     video = make_video(tmp_path / "black.mp4", [np.zeros((64, 64, 3), np.uint8)] * 8)
     with pytest.raises(PuppetError, match="no face found in any of its 8 frames") as e:

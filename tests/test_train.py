@@ -60,6 +60,82 @@ def test_resume_without_checkpoint_and_conflicting_model(tmp_path, tiny_run, med
         train(video, tiny_run, _cfg("model.widths=[8, 8, 8, 8]"), resume=True)
 
 
+def _metrics(path, scores):
+    path.write_text("".join(json.dumps({"step": 100 * (i + 1), "l1": 0.1, "val_psnr": v}) + "\n"
+                            for i, v in enumerate(scores)))
+    return path
+
+
+def test_trial_score_averages_the_second_half(tmp_path):
+    from puppet.train import trial_score
+
+    assert trial_score(_metrics(tmp_path / "a.jsonl", [10.0, 30.0, 20.0, 21.0, 22.0])) == pytest.approx(21.0)
+    assert trial_score(_metrics(tmp_path / "b.jsonl", [17.5])) == pytest.approx(17.5)
+    (tmp_path / "c.jsonl").write_text(json.dumps({"step": 2, "l1": 0.1}) + "\n")
+    with pytest.raises(PuppetError, match="no held-out score"):
+        trial_score(tmp_path / "c.jsonl")
+
+
+@pytest.mark.parametrize("winner", ["fixed", "smooth"])
+def test_auto_crop_tries_both_and_goes_on_from_the_better(tmp_path, media, monkeypatch, winner):
+    """crop_mode auto: two trials of crop_probe_steps, the better one's steps kept as the run's first, the
+    choice recorded; the run goes on to train.steps from it and resumes with the crop it chose."""
+    from puppet import train as train_module
+
+    video = need_shared(MEDIA / "targets" / "singer_woman.mp4")
+    tried = []
+
+    def score(metrics):
+        mode = metrics.parent.name
+        tried.append((mode, [json.loads(x)["step"] for x in metrics.read_text().splitlines()]))
+        return 20.0 + (mode == winner)
+
+    monkeypatch.setattr(train_module, "trial_score", score)
+    run = tmp_path / "auto"
+    cfg = _cfg("train.steps=6", "data.crop_mode=auto", "data.crop_probe_steps=4")
+    res = train(video, run, cfg)
+    assert tried == [("fixed", [2, 4]), ("smooth", [2, 4])]
+    assert res.step == 6 and not (run / "crop_probe").exists()
+    choice = json.loads((run / "crop_choice.json").read_text())
+    assert choice["crop_mode"] == winner and choice["trial_steps"] == 4
+    assert [step for step, _ in choice["evaluations"]["smooth"]] == [2, 4]
+    assert choice["held_out_psnr"] == {"fixed": 20.0 + (winner == "fixed"), "smooth": 20.0 + (winner == "smooth")}
+    st = load_checkpoint(run)
+    assert st["step"] == 6 and st["config"]["data"]["crop_mode"] == winner
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
+    boxes = json.loads((run / "data" / "manifest.json").read_text())["crop_boxes"]
+    assert (len(boxes) == 1) == (winner == "fixed")
+    with pytest.raises(PuppetError, match="already holds a checkpoint"):
+        train(video, run, cfg)
+    tried.clear()
+    res = train(video, run, _cfg("train.steps=8", "data.crop_mode=auto", "data.crop_probe_steps=4"), resume=True)
+    assert res.step == 8 and tried == []  # no new trials: the checkpoint's crop
+    assert load_checkpoint(run)["config"]["data"]["crop_mode"] == winner
+    with pytest.raises(PuppetError, match="nothing to resume"):
+        train(video, tmp_path / "empty", cfg, resume=True)
+
+
+def test_auto_crop_interrupted_in_its_trials_tries_both_again(tmp_path, media):
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    run = tmp_path / "auto"
+    (run / "crop_probe" / "fixed").mkdir(parents=True)
+    (run / "crop_probe" / "fixed" / "metrics.jsonl").write_text("half-written")
+    res = train(video, run, _cfg("train.steps=2", "data.crop_mode=auto", "data.crop_probe_steps=2"), resume=True)
+    assert res.step == 2 and not (run / "crop_probe").exists()
+    assert json.loads((run / "crop_choice.json").read_text())["crop_mode"] in ("fixed", "smooth")
+
+
+def test_time_spent_before_counts_against_the_limit(tmp_path, media):
+    """optimise's ``spent`` (crop_mode auto's trials) moves the deadline: a run whose minutes are used up
+    stops after its first step."""
+    from puppet.train import _train
+
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    res = _train(video, tmp_path / "late", _cfg("train.steps=50", "train.max_minutes=1"), False, None, None,
+                 spent=60.0)
+    assert res.step == 1 and res.stopped_by_time and res.seconds >= 60.0
+
+
 def test_no_face_target_is_an_error(tmp_path):
     video = make_video(tmp_path / "black.mp4", [np.zeros((64, 64, 3), np.uint8)] * 6)
     with pytest.raises(PuppetError, match="no face found"):
