@@ -20,7 +20,8 @@ A GPU server of this project's workplace has PyTorch but no MediaPipe and no
 
 Only puppet's public API (extraction with a replayed detector, checkpoints) and CLI are used.
 Every variant is extracted with the --config's data settings: a variant that changes them would
-need MediaPipe there.
+need MediaPipe there, and so would data.crop_mode auto (its trials extract each crop), so the config
+must name the crop (configs/gpu.yaml: fixed).
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def train(job: Path, out: Path, minutes: float, config: str, variants: list[str]
         name, _, args = spec.partition("=")
         run = runs / name
         cfg = load_config(config)
+        if cfg.data.crop_mode == "auto":
+            raise SystemExit(f"{config}: data.crop_mode auto extracts in its trials, which needs MediaPipe; "
+                             "set data.crop_mode to fixed or smooth")
         extract(video, run / "data", cfg.data, detector=ReplayedLandmarks(track))
         cmd = [sys.executable, "-m", "puppet", "train", "--target", str(video), "--out", str(run),
                "--config", config, "--minutes", str(minutes), "--device", device] + [a for a in args.split(",") if a]

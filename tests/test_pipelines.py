@@ -97,3 +97,15 @@ def test_gpu_run_prepares_trains_and_brings_back_few_files(tmp_path, media):
     assert state["step"] == summary[best]["last"]["step"]
     manifest = json.loads((tmp_path / "joined" / "data" / "manifest.json").read_text())  # for puppet eval
     assert manifest["settings"]["size"] == state["config"]["data"]["size"] == 32
+
+
+def test_gpu_run_refuses_a_config_that_chooses_its_crop(tmp_path):
+    """crop_mode auto extracts in its trials, which the GPU machine (no MediaPipe) cannot."""
+    gpu_run = _load("gpu_run")
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "clip.mp4").write_bytes(b"")
+    np.save(job / "clip.track.npy", np.zeros((2, 478, 2), np.float32))
+    with pytest.raises(SystemExit, match="crop_mode auto"):
+        gpu_run.train(job, tmp_path / "out", 1.0, str(ROOT / "configs" / "default.yaml"), ["a="], tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
