@@ -143,6 +143,9 @@ def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool,
     if resume and ckpt.is_file():  # chosen before the interruption
         return _train(target, run_dir, with_crop(config_from_dict(load_checkpoint(ckpt)["config"]).data.crop_mode),
                       True, on_step, on_extract)
+    if cfg.data.val_fraction == 0:
+        log.info("no held-out frames to choose the crop by (data.val_fraction 0): the fixed crop")
+        return _train(target, run_dir, with_crop("fixed"), resume, on_step, on_extract)
     if not (resume and trials.exists()):
         open_run(run_dir, cfg, resume, write=False)  # what any run refuses: a checkpoint in the way, nothing to resume
     if torchrun_world() > 1:

@@ -115,6 +115,13 @@ def test_auto_crop_tries_both_and_goes_on_from_the_better(tmp_path, media, monke
         train(video, tmp_path / "empty", cfg, resume=True)
 
 
+def test_auto_crop_without_held_out_frames_keeps_the_fixed_crop(tmp_path, media):
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    res = train(video, tmp_path / "run", _cfg("train.steps=2", "data.crop_mode=auto", "data.val_fraction=0"))
+    assert load_checkpoint(res.run_dir)["config"]["data"]["crop_mode"] == "fixed"
+    assert not (tmp_path / "run" / "crop_choice.json").exists() and not (tmp_path / "run" / "crop_probe").exists()
+
+
 def test_auto_crop_interrupted_in_its_trials_tries_both_again(tmp_path, media):
     video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
     run = tmp_path / "auto"
