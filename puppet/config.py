@@ -29,7 +29,8 @@ class DataConfig:
     # with the one that renders the held-out end better (README "Choosing the crop").
     crop_mode: str = "auto"
     # The length of each crop_mode auto trial, in steps (at most 10 % of train.max_minutes each). At
-    # 300-500 steps the trials of eight clips already ranked the crops as 10-minute runs did.
+    # 300-500 steps the held-out scores of eight run pairs (five clips) already ranked the crops as the
+    # finished 10-minute runs did.
     crop_probe_steps: int = 500
     val_fraction: float = 0.2  # last part of the clip held out for validation
     max_frames: int = 0  # 0 = every frame
