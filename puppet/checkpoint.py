@@ -23,11 +23,12 @@ from puppet.errors import PuppetError
 from puppet.utils import atomic_path
 
 FORMAT = "puppet-checkpoint"
-VERSION = 4
+VERSION = 5
 # Version 1 predates model.no_input_levels (its models take the edge map at every scale),
 # versions 1 and 2 predate model.ramps (their models take the edge map alone), versions 1 to 3
-# predate model.fine_ramps (their ramps, if any, stop where the lines stop).
-READS = (1, 2, 3, 4)
+# predate model.fine_ramps (their ramps, if any, stop where the lines stop), versions 1 to 4 predate
+# model.mouth (no mouth channel).
+READS = (1, 2, 3, 4, 5)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -86,4 +87,6 @@ def _upgrade(state: dict[str, Any]) -> dict[str, Any]:
             model.setdefault("ramps", 0.0)
         if state["version"] <= 3:
             model.setdefault("fine_ramps", False)
+        if state["version"] <= 4:
+            model.setdefault("mouth", False)
     return state

@@ -64,6 +64,9 @@ class ModelConfig:
     # be copied as lines, exact enough to place thin features such as closed lips and glasses frames
     # (README, "The ramps at full resolution"). False: the ramps go where the lines go. No effect with ramps 0.
     fine_ramps: bool = True
+    # One more channel, to every module: the inner lip contour filled, so the generator sees how open
+    # the mouth is as an area and paints it dark (README, "The mouth's opening").
+    mouth: bool = True
 
 
 # The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").

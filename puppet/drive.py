@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from puppet.edges import distance_ramps, draw_edges
+from puppet.edges import distance_ramps, draw_edges, mouth_fill
 from puppet.landmarks import OneEuroFilter, landmark_box
 from puppet.retarget import PoseLimits, Retargeter
 
@@ -53,26 +53,29 @@ class RenderOptions:
 
 
 def model_input(edges: np.ndarray, landmarks: np.ndarray, reference: "Warper | None",
-                ramps: float = 0.0) -> np.ndarray:
+                ramps: float = 0.0, mouth: bool = False) -> np.ndarray:
     """Edge map (6, S, S) uint8 of ``landmarks`` (478, 2) -> the generator's input (C, S, S) uint8:
     the edge map; then, with ``ramps`` > 0 (``model.ramps``), each part's distance ramp reaching
-    ``ramps`` x S; then, when there is a reference, the reference warped to the landmarks.
+    ``ramps`` x S; then, with ``mouth`` (``model.mouth``), the mouth's opening filled (1 channel);
+    then, when there is a reference, the reference warped to the landmarks.
     Training (puppet.train) and rendering both build their inputs here."""
     parts = [edges]
     if ramps:
         parts.append(distance_ramps(landmarks, edges.shape[-1], ramps * edges.shape[-1]))
+    if mouth:
+        parts.append(mouth_fill(landmarks, edges.shape[-1]))
     if reference is not None:
         parts.append(reference(landmarks))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def model_inputs(edges: np.ndarray, landmarks: np.ndarray, reference: "Warper | None",
-                 ramps: float = 0.0) -> np.ndarray:
+                 ramps: float = 0.0, mouth: bool = False) -> np.ndarray:
     """:func:`model_input` for many frames: edge maps (K, 6, S, S) and landmarks (K, 478, 2) ->
     (K, C, S, S) uint8 (the edge maps themselves when there is nothing to add)."""
-    if reference is None and not ramps:
+    if reference is None and not ramps and not mouth:
         return edges
-    return np.stack([model_input(e, lm, reference, ramps) for e, lm in zip(edges, landmarks)])
+    return np.stack([model_input(e, lm, reference, ramps, mouth) for e, lm in zip(edges, landmarks)])
 
 
 class DriverToEdges:
@@ -88,15 +91,16 @@ class DriverToEdges:
         reference: a :class:`~puppet.warp.Warper` of the target's neutral frame, for models
             trained with ``model.reference`` (its warp is appended to the edge map), or None.
         ramps: ``model.ramps`` of the model driven (0: no distance ramps).
+        mouth: ``model.mouth`` of the model driven (the mouth's opening as a channel).
     """
 
     def __init__(self, target_neutral: np.ndarray, size: int, line_width: int = 1,
                  options: RenderOptions | None = None, pose_limits: PoseLimits | None = None,
                  expression_limits: np.ndarray | None = None, target_amplitude: dict[str, float] | None = None,
-                 reference: "Warper | None" = None, ramps: float = 0.0):
+                 reference: "Warper | None" = None, ramps: float = 0.0, mouth: bool = False):
         o = options or RenderOptions()
         self.options, self.size, self.line_width, self.reference = o, size, line_width, reference
-        self.ramps = ramps
+        self.ramps, self.mouth = ramps, mouth
         limits = PoseLimits(**vars(pose_limits)) if pose_limits is not None else PoseLimits()
         limits.scale = o.pose_scale
         self.retargeter = Retargeter(target_neutral, o.expression_scale, limits,
@@ -126,9 +130,10 @@ class DriverToEdges:
 
     def draw(self, target_landmarks: np.ndarray) -> np.ndarray:
         """Target landmarks (478, 2) in crop pixels -> model input (C, S, S) uint8, as in training:
-        the edge map (6 channels), the distance ramps (6) and the warped reference (3) if any."""
+        the edge map (6 channels), the distance ramps (6), the mouth's opening (1) and the warped
+        reference (3) if any."""
         return model_input(draw_edges(target_landmarks, self.size, self.line_width), target_landmarks,
-                           self.reference, self.ramps)
+                           self.reference, self.ramps, self.mouth)
 
     def __call__(self, driver: np.ndarray, t: float) -> np.ndarray:
         """Driver landmarks at time t -> model input (C, S, S) uint8."""

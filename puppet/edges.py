@@ -66,6 +66,25 @@ def distance_ramps(lm: np.ndarray, size: int, reach: float, grid: int = 32) -> n
     return out
 
 
+def mouth_fill(lm: np.ndarray, size: int) -> np.ndarray:
+    """Landmarks (478, 2) in crop pixels -> (1, size, size) uint8: 255 inside the inner lip contour
+    (the mouth's opening, antialiased), 0 elsewhere.
+
+    The lines tell the generator where the lips are; this tells it, as an area that survives any
+    downsampling, how much of the mouth is open and so dark: with lines alone, a target who seldom
+    opens the mouth got pink closed lips where the driver's open mouth was drawn (README, "The
+    mouth's opening").
+    """
+    import cv2
+
+    from puppet.face_parts import INNER_LIPS
+
+    out = np.zeros((1, size, size), dtype=np.uint8)
+    pts = np.round(lm[list(INNER_LIPS)] * 16).astype(np.int32)  # 1/16 px, as draw_edges
+    cv2.fillPoly(out[0], [pts], 255, cv2.LINE_AA, 4)
+    return out
+
+
 def part_points(n_points: int = 478) -> dict[str, np.ndarray]:
     """Face-mesh landmark indices of each drawn part (:data:`PARTS` order), then ``"rest"``: every
     other point (the face's surface). The MediaPipe parts share no point (tested), so each point

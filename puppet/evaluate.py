@@ -95,7 +95,7 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
         raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
     idx = val_idx[np.linspace(0, len(val_idx) - 1, min(max_frames, len(val_idx))).round().astype(int)]
     inputs = model_inputs(data.edges[idx], data.landmarks[idx], renderer.driver.reference,
-                          renderer.driver.ramps)
+                          renderer.driver.ramps, renderer.driver.mouth)
     gen = np.concatenate([renderer.generate(inputs[i:i + 16]) for i in range(0, len(idx), 16)])
     real = data.frames[idx]
     g, r = to_tensor_images(gen, "cpu"), to_tensor_images(real, "cpu")

@@ -38,3 +38,8 @@ CONNECTIONS: dict[str, tuple[tuple[int, int], ...]] = {
         291), (402, 318), (405, 321), (409, 291), (415, 308),
     ),
 }
+
+# The inner lip contour as one closed loop, in order (each neighbouring pair, the last with the
+# first, is one of the "lips" connections above; tested): the outline of the mouth's opening.
+INNER_LIPS: tuple[int, ...] = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87,
+                               178, 88, 95)

@@ -53,7 +53,8 @@ class Renderer:
             reference = Warper(self.meta.neutral_crop, self.meta.neutral_landmarks)
         self.driver = DriverToEdges(self.meta.neutral_landmarks, self.size, self.meta.line_width, self.options,
                                     self.meta.pose_limits(), self.meta.expression_range,
-                                    self.meta.expression_amplitude, reference, self.cfg.model.ramps)
+                                    self.meta.expression_amplitude, reference, self.cfg.model.ramps,
+                                    self.cfg.model.mouth)
 
     @classmethod
     def from_path(cls, path: str | Path, **kwargs) -> "Renderer":

@@ -47,12 +47,13 @@ def portrait_pose_limits(cfg: Config) -> PoseLimits:
 
 def driver_edges(driver: Path, portrait_landmarks: np.ndarray, cfg: Config, progress=None) -> np.ndarray:
     """Every driver frame's model input (F, C, S, S), retargeted onto the portrait, as ``animate`` draws it:
-    the edge map (6 channels), and with ``model.ramps`` its distance ramps (6)."""
+    the edge map (6 channels), with ``model.ramps`` its distance ramps (6), with ``model.mouth`` the
+    mouth's opening (1)."""
     from puppet.animate import prepare_driver
 
     info = probe(driver, audio=False)
     drive = DriverToEdges(portrait_landmarks, cfg.data.size, cfg.data.line_width, RenderOptions(),
-                          portrait_pose_limits(cfg), ramps=cfg.model.ramps)
+                          portrait_pose_limits(cfg), ramps=cfg.model.ramps, mouth=cfg.model.mouth)
     filled, _ = prepare_driver(drive, driver, cfg.data.max_frames, progress, info)
     return drive.clip(filled, info.fps)
 

@@ -75,15 +75,15 @@ def target_meta(data: Extraction, video: Path) -> TargetMeta:
 
 def clip_inputs(data: Extraction, meta: dict, cfg: Config) -> np.ndarray:
     """The generator's input for every frame of the clip, (K, C, S, S) uint8: the cached edge maps,
-    with ``model.ramps`` their distance ramps, and with ``model.reference`` the neutral frame warped
-    to each frame's landmarks (as rendering draws them)."""
+    with ``model.ramps`` their distance ramps, with ``model.mouth`` the mouth's opening, and with
+    ``model.reference`` the neutral frame warped to each frame's landmarks (as rendering draws them)."""
     reference = None
     if cfg.model.reference:
         from puppet.warp import Warper
 
         k = int(meta["neutral_index"])
         reference = Warper(data.frames[k], data.landmarks[k])
-    return model_inputs(data.edges, data.landmarks, reference, cfg.model.ramps)
+    return model_inputs(data.edges, data.landmarks, reference, cfg.model.ramps, cfg.model.mouth)
 
 
 def gpu_hint(cfg: Config, device: torch.device) -> str | None:

@@ -60,9 +60,10 @@ def test_foreign_and_other_version(tmp_path):
 
 
 @pytest.mark.parametrize("version, missing", [
-    (1, {"no_input_levels": 0, "ramps": 0.0, "fine_ramps": False}),  # version 1: the edge map at every scale
-    (2, {"ramps": 0.0, "fine_ramps": False}),  # version 2: the edge map alone
-    (3, {"fine_ramps": False}),  # version 3: the ramps only where the lines go
+    (1, {"no_input_levels": 0, "ramps": 0.0, "fine_ramps": False, "mouth": False}),  # the edge map at every scale
+    (2, {"ramps": 0.0, "fine_ramps": False, "mouth": False}),  # version 2: the edge map alone
+    (3, {"fine_ramps": False, "mouth": False}),  # version 3: the ramps only where the lines go
+    (4, {"mouth": False}),  # version 4: no mouth channel
 ])
 def test_older_versions_load_with_the_settings_they_were_trained_with(tmp_path, version, missing):
     from puppet.config import config_from_dict, load_config

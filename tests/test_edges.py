@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from puppet.edges import PARTS, distance_ramps, draw_edges, edges_to_rgb, part_connections
+from puppet.edges import PARTS, distance_ramps, draw_edges, edges_to_rgb, mouth_fill, part_connections
 
 
 def _synthetic_landmarks(size):
@@ -70,6 +70,46 @@ def test_distance_ramps_see_a_fraction_of_a_pixel_on_a_coarse_grid():
     assert line_cell[0] > 0 and abs(line_cell[0] - line_cell[-1]) < 0.5
     below = np.array([pooled(distance_ramps(_one_lip_segment(y), 64, reach=16.0)[lips])[4:6, 4] for y in ys])
     assert (np.diff(below, axis=0) > 0).all()  # nearer with every quarter pixel: brighter
+
+
+def test_inner_lips_are_one_closed_loop_of_lip_connections():
+    from puppet.face_parts import INNER_LIPS
+
+    pairs = {frozenset(map(int, p)) for p in part_connections()["lips"]}
+    loop = list(INNER_LIPS) + [INNER_LIPS[0]]
+    assert len(set(INNER_LIPS)) == len(INNER_LIPS) == 20
+    assert all(frozenset((a, b)) in pairs for a, b in zip(loop[:-1], loop[1:]))
+
+
+def _mouth(open_px: float, centre=(32.0, 40.0), half_width: float = 12.0) -> np.ndarray:
+    """Landmarks with the inner lip contour on an ellipse of the given half-height (0: a closed mouth,
+    all its points on one horizontal line), everything else far outside the crop."""
+    from puppet.face_parts import INNER_LIPS
+
+    lm = np.full((478, 2), -1000.0, np.float32)
+    t = np.linspace(0, 2 * np.pi, len(INNER_LIPS), endpoint=False)
+    lm[list(INNER_LIPS)] = np.stack([centre[0] + half_width * np.cos(t), centre[1] + open_px * np.sin(t)], 1)
+    return lm
+
+
+def test_mouth_fill_known_areas():
+    """255 inside the mouth's opening, 0 outside; its area that of the contour's polygon, growing with
+    the opening; a closed mouth leaves only the antialiased seam between the lips."""
+    import cv2
+
+    from puppet.face_parts import INNER_LIPS
+
+    closed = mouth_fill(_mouth(0.0), 64)[0]  # every point on one line
+    assert np.nonzero(closed.any(axis=1))[0].tolist() == [39, 40, 41] and closed.sum() / 255 < 2 * 25
+    m = mouth_fill(_mouth(6.0), 64)
+    assert m.shape == (1, 64, 64) and m.dtype == np.uint8
+    assert m[0, 40, 32] == 255 and m[0, 40, 20:45].min() > 0  # the opening's centre and width
+    assert m[0, 30, 32] == 0 and m[0, 50, 32] == 0 and m[0, 40, 50] == 0  # outside
+    contour = _mouth(6.0)[list(INNER_LIPS)]
+    polygon, perimeter = cv2.contourArea(contour), cv2.arcLength(contour, True)
+    assert polygon < m.sum() / 255 < polygon + perimeter  # the polygon, and at most a pixel's band around it
+    areas = [mouth_fill(_mouth(h), 64).sum() / 255 for h in (2.0, 4.0, 8.0)]
+    assert areas[0] < areas[1] < areas[2]
 
 
 def test_rgb_preview():

@@ -50,7 +50,7 @@ def test_training_edges_equal_what_the_renderer_draws(tmp_path, media):
     filled, _ = prepare_driver(renderer.driver, driver, cfg.data.max_frames)
     fps = probe(driver, audio=False).fps
     drawn = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
-    assert trained_on.shape == drawn.shape == (cfg.data.max_frames, 12, 32, 32)  # edge maps and ramps
+    assert trained_on.shape == drawn.shape == (cfg.data.max_frames, 13, 32, 32)  # edge maps, ramps, mouth
     assert trained_on.any()
     np.testing.assert_array_equal(trained_on, drawn)
 

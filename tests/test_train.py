@@ -236,38 +236,44 @@ def test_reference_model_trains_on_and_renders_the_warped_neutral(tmp_path, medi
     assert drawn[0].ndim == 1 and len(drawn[0]) >= 10  # one probability per training frame
     assert drawn[0].sum() == pytest.approx(1.0) and drawn[0].min() > 0
     st = load_checkpoint(res.run_dir)
-    assert st["model"]["refine.0.block.0.weight"].shape[1] == 6 + 6 + 3  # edge map, ramps, reference
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 6 + 6 + 1 + 3  # edge map, ramps, mouth, reference
     r = Renderer(st, device="cpu")
     x = r.draw(r.meta.neutral_landmarks)
-    assert x.shape == (15, 32, 32)
-    np.testing.assert_array_equal(x[12:].transpose(1, 2, 0), r.meta.neutral_crop)  # its own landmarks: unwarped
+    assert x.shape == (16, 32, 32)
+    np.testing.assert_array_equal(x[13:].transpose(1, 2, 0), r.meta.neutral_crop)  # its own landmarks: unwarped
     assert r.generate(x[None]).shape == (1, 32, 32, 3)
 
 
-def test_ramps_model_trains_and_renders_on_twelve_channels(tmp_path, media):
-    """model.ramps (default 0.25): the clip's inputs and the renderer's carry the distance ramps, the
-    model takes 12 channels, its finest module the 6 ramps and not the lines (model.fine_ramps, the
-    default), or neither (fine_ramps false); with ramps 0, the edge map alone (6)."""
-    from puppet.edges import distance_ramps
+def test_ramps_and_mouth_model_trains_and_renders_on_thirteen_channels(tmp_path, media):
+    """model.ramps (default 0.25) and model.mouth (default on): the clip's inputs and the renderer's
+    carry the distance ramps and the mouth's opening, the model takes 13 channels, its finest module
+    the 6 ramps and the mouth and not the lines (model.fine_ramps, the default), or the mouth alone
+    (fine_ramps false); with ramps 0, the edge map and the mouth (7); with neither, the edge map (6)."""
+    from puppet.edges import distance_ramps, mouth_fill
     from puppet.render import Renderer
 
     video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
     res = train(video, tmp_path / "ramps", _cfg("train.steps=2"))  # the default
     st = load_checkpoint(res.run_dir)
-    assert st["model"]["refine.0.block.0.weight"].shape[1] == 12
-    assert st["model"]["refine.3.block.0.weight"].shape[1] == 6 + 8  # ramps + the previous module's 8 features
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 13
+    assert st["model"]["refine.3.block.0.weight"].shape[1] == 7 + 8  # ramps, mouth + the previous module's 8
     r = Renderer(st, device="cpu")
     lm = r.meta.neutral_landmarks
     x = r.draw(lm)
-    assert x.shape == (12, 32, 32)
-    np.testing.assert_array_equal(x[6:], distance_ramps(lm, 32, 0.25 * 32))
+    assert x.shape == (13, 32, 32)
+    np.testing.assert_array_equal(x[6:12], distance_ramps(lm, 32, 0.25 * 32))
+    np.testing.assert_array_equal(x[12:], mouth_fill(lm, 32))
     assert r.generate(x[None]).shape == (1, 32, 32, 3)
     res = train(video, tmp_path / "coarse", _cfg("train.steps=1", "model.fine_ramps=false"))
     st = load_checkpoint(res.run_dir)
-    assert st["model"]["refine.0.block.0.weight"].shape[1] == 12
-    assert st["model"]["refine.3.block.0.weight"].shape[1] == 8
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 13
+    assert st["model"]["refine.3.block.0.weight"].shape[1] == 1 + 8
     np.testing.assert_array_equal(Renderer(st, device="cpu").draw(lm), x)  # the same input either way
     res = train(video, tmp_path / "lines", _cfg("train.steps=1", "model.ramps=0"))
+    st = load_checkpoint(res.run_dir)
+    assert st["model"]["refine.0.block.0.weight"].shape[1] == 7
+    assert st["model"]["refine.3.block.0.weight"].shape[1] == 1 + 8
+    res = train(video, tmp_path / "bare", _cfg("train.steps=1", "model.ramps=0", "model.mouth=false"))
     st = load_checkpoint(res.run_dir)
     assert st["model"]["refine.0.block.0.weight"].shape[1] == 6
     assert st["model"]["refine.3.block.0.weight"].shape[1] == 8
