@@ -66,13 +66,21 @@ def _corr(a: list[float], b: list[float]) -> float:
 
 
 def _detect_generated(mesh: FaceMesh, rgb: np.ndarray) -> np.ndarray | None:
-    """Landmarks of a generated crop, in its own pixel coordinates."""
+    """Landmarks (478, 2) of a crop (S, S, 3) uint8, in its own pixel coordinates (pixel centres at
+    integers, as the track's); None if no face is found."""
     import cv2
 
     s = rgb.shape[0]
     big = cv2.resize(rgb, (DETECT_SIDE, DETECT_SIDE), interpolation=cv2.INTER_CUBIC)
     lm = mesh.detect(big)
-    return None if lm is None else lm * (s / DETECT_SIDE)
+    if lm is None:
+        return None
+    # MediaPipe puts pixel centres at integers (tests/test_landmarks.py measures it), and so does
+    # cv2.resize, which maps x to (x + 0.5) * k - 0.5. Scaling by 1/k alone would read every point
+    # (1 - 1/k) / 2 px right of and below where it is: a quarter pixel at 128² (README, "The
+    # landmark score's quarter pixel").
+    k = DETECT_SIDE / s
+    return (lm + 0.5) / k - 0.5
 
 
 def _stack(per_frame: list[np.ndarray]) -> np.ndarray:

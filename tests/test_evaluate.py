@@ -40,6 +40,29 @@ def test_landmark_motion_and_still_threshold():
     np.testing.assert_allclose(landmark_motion([a, d, d]), [0.5, 0.0], atol=1e-6)
 
 
+class _CentroidMesh:
+    """A stand-in detector: every landmark at the image's brightness centroid, pixel centres at
+    integers (MediaPipe's convention, measured in tests/test_landmarks.py)."""
+
+    def detect(self, rgb):
+        w = rgb[..., 0].astype(np.float64)
+        ys, xs = np.mgrid[:w.shape[0], :w.shape[1]]
+        c = [(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()]
+        return np.tile(np.array(c, np.float32), (478, 1))
+
+
+@pytest.mark.parametrize("side", [128, 64, 256])
+def test_detect_generated_reads_points_where_they_are(side):
+    # a smooth blob centred off the pixel grid: read through the upscaled copy, it is where it was drawn
+    ys, xs = np.mgrid[:side, :side]
+    cx, cy = 0.31 * side + 0.3, 0.17 * side + 0.7
+    blob = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * (side / 32) ** 2))
+    rgb = np.repeat((blob * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+    lm = _detect_generated(_CentroidMesh(), rgb)
+    assert lm.shape == (478, 2)
+    np.testing.assert_allclose(lm[0], [cx, cy], atol=0.03)
+
+
 def test_contact_sheet_orders_worst_then_best():
     gen = np.stack([np.full((4, 4, 3), i, np.uint8) for i in range(5)])
     sheet = contact_sheet(gen, gen, np.array([3.0, 1.0, 5.0, 2.0, 4.0]), n=2)

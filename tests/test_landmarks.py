@@ -34,3 +34,20 @@ def test_facemesh_finds_478_points_on_a_real_face(media):
         assert lm.shape == (N_LANDMARKS, 2)
         assert (lm[:, 0] > 0).all() and (lm[:, 0] < frame.shape[1]).all()
         assert mesh.detect(np.zeros_like(frame)) is None
+
+
+def test_facemesh_puts_pixel_centres_at_integers(media):
+    """to_crop (a cv2 affine) and evaluate._detect_generated (a cv2 resize) assume MediaPipe's points
+    are in the same convention as OpenCV's: pixel i's centre at i, not i + 0.5. Each pixel tripled
+    moves a point at x to 3x + 1 in that convention, to 3x in the other: read back and divided by 3,
+    a third of a pixel right of and below where it was, or nowhere else."""
+    import cv2
+
+    offsets = []
+    with FaceMesh(video=False) as mesh:
+        for k, frame in enumerate(read_frames(MEDIA / "targets" / "office_woman.mp4", 120)):
+            if k % 12 == 0:  # 10 frames; one frame's mean over its 478 points moves by ~0.1 px
+                h, w = frame.shape[:2]
+                big = cv2.resize(frame, (3 * w, 3 * h), interpolation=cv2.INTER_NEAREST)
+                offsets.append((mesh.detect(big) / 3 - mesh.detect(frame)).mean(axis=0))
+    np.testing.assert_allclose(np.mean(offsets, axis=0), [1 / 3, 1 / 3], atol=0.1)
