@@ -1,7 +1,9 @@
 """Facial landmarks (MediaPipe face mesh), temporal smoothing, and face crops.
 
 Landmarks are float32 arrays (478, 2) of (x, y) pixel coordinates: 468 mesh
-points plus 10 iris points (``refine_landmarks=True``).
+points plus 10 iris points (``refine_landmarks=True``). Pixel i's centre is at i,
+in MediaPipe's output (measured in tests/test_landmarks.py) as in OpenCV's warps,
+resizes and drawing, so crops (:func:`to_crop`) and edge maps need no half-pixel terms.
 """
 
 from __future__ import annotations
