@@ -18,6 +18,7 @@ With ``data.crop_mode: auto`` (the default) the run starts with two trials,
 ``crop_probe/fixed`` and ``crop_probe/smooth``, of ``data.crop_probe_steps`` steps
 each; the one that renders the held-out end better becomes the run's first
 steps and the run goes on from it. ``crop_choice.json`` records the choice.
+A run interrupted in its trials resumes each trial from its own checkpoint.
 """
 
 from __future__ import annotations
@@ -111,9 +112,11 @@ CROP_TRIAL_SHARE = 0.1  # of train.max_minutes, at most, for each crop_mode auto
 
 
 def held_out_scores(metrics: Path) -> list[tuple[int, float]]:
-    """(step, held-out PSNR) of each evaluation in a run's metrics.jsonl."""
+    """(step, held-out PSNR) of each evaluation in a run's metrics.jsonl, by step; a step evaluated
+    twice (a run resumed from a checkpoint older than its last evaluation) counts once, as last written."""
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    return [(int(r["step"]), float(r["val_psnr"])) for r in rows if "val_psnr" in r]
+    by_step = {int(r["step"]): float(r["val_psnr"]) for r in rows if "val_psnr" in r}
+    return sorted(by_step.items())
 
 
 def trial_score(metrics: Path) -> float:
@@ -152,16 +155,19 @@ def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool,
         raise PuppetError("data.crop_mode auto trains its trials in one process; under torchrun set "
                           "data.crop_mode to fixed or smooth")
     ensure_dir(run_dir)  # an output that cannot be written fails here, naming the run folder
-    if trials.exists():
-        log.info("the crop was not chosen before the interruption: trying both again")
-        shutil.rmtree(trials)
+    if trials.exists() and not resume:
+        shutil.rmtree(trials)  # an earlier run's unfinished trials; this one starts afresh
     limit = cfg.train.max_minutes * CROP_TRIAL_SHARE if cfg.train.max_minutes > 0 else 0.0
     trial = {"steps": min(cfg.data.crop_probe_steps, cfg.train.steps), "max_minutes": limit,
              "lr_decay_fraction": 0.0}  # the first steps of a run, whose rate has not begun to fall
     scores, evaluations, spent = {}, {}, 0.0
     for mode in ("fixed", "smooth"):
-        log.info("choosing the crop: %d steps with the %s crop", trial["steps"], mode)
-        res = _train(target, trials / mode, with_crop(mode, **trial), False, on_step, on_extract)
+        again = (trials / mode / CHECKPOINT_NAME).is_file()  # interrupted in (or after) this trial
+        if not again and (trials / mode).exists():
+            shutil.rmtree(trials / mode)  # interrupted before its first checkpoint
+        log.info("choosing the crop: %d steps with the %s crop%s", trial["steps"], mode,
+                 ", resumed" if again else "")
+        res = _train(target, trials / mode, with_crop(mode, **trial), again, on_step, on_extract)
         spent += res.seconds
         scores[mode] = trial_score(trials / mode / "metrics.jsonl")
         evaluations[mode] = held_out_scores(trials / mode / "metrics.jsonl")

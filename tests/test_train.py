@@ -132,6 +132,37 @@ def test_auto_crop_interrupted_in_its_trials_tries_both_again(tmp_path, media):
     assert json.loads((run / "crop_choice.json").read_text())["crop_mode"] in ("fixed", "smooth")
 
 
+def test_auto_crop_interrupted_in_a_trial_resumes_it(tmp_path, media, monkeypatch):
+    """A run stopped during its trials goes on from each trial's checkpoint: the fixed trial's first
+    steps (its evaluation at step 2 marked here) are kept, the smooth one without a checkpoint starts
+    afresh; a step evaluated twice counts once."""
+    from puppet import train as train_module
+
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    run = tmp_path / "auto"
+    fixed = run / "crop_probe" / "fixed"
+    train(video, fixed, _cfg("train.steps=2", "data.crop_mode=fixed", "data.crop_probe_steps=4"))
+    lines = (fixed / "metrics.jsonl").read_text().splitlines()
+    marked = [json.dumps({**json.loads(lines[0]), "val_psnr": 99.0})]
+    (fixed / "metrics.jsonl").write_text("\n".join(marked * 2 + lines[1:]) + "\n")  # step 2 twice
+    (run / "crop_probe" / "smooth").mkdir()
+    (run / "crop_probe" / "smooth" / "metrics.jsonl").write_text("half-written")
+    calls = []
+    inner = train_module._train
+
+    def spy(target, run_dir, cfg, resume, *args, **kwargs):
+        calls.append((run_dir.name, resume))
+        return inner(target, run_dir, cfg, resume, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train", spy)
+    res = train(video, run, _cfg("train.steps=6", "data.crop_mode=auto", "data.crop_probe_steps=4"), resume=True)
+    assert calls[:2] == [("fixed", True), ("smooth", False)] and res.step == 6
+    choice = json.loads((run / "crop_choice.json").read_text())
+    assert [s for s, _ in choice["evaluations"]["fixed"]] == [2, 4] == [s for s, _ in choice["evaluations"]["smooth"]]
+    assert choice["evaluations"]["fixed"][0][1] == 99.0  # the steps before the interruption, not trained again
+    assert not (run / "crop_probe").exists()
+
+
 def test_time_spent_before_counts_against_the_limit(tmp_path, media):
     """optimise's ``spent`` (crop_mode auto's trials) moves the deadline: a run whose minutes are used up
     stops after its first step."""
