@@ -46,7 +46,7 @@ from puppet.sampling import balance_weights, expression_features
 from puppet.tensors import to_tensor_edges, to_tensor_images, to_uint8_images
 from puppet.trainer import (StepCallback, Task, TrainResult, device_for, init_distributed, open_run, optimise,
                             sample_grid, torchrun_world, write_samples)
-from puppet.utils import atomic_path, ensure_dir
+from puppet.utils import atomic_path
 from puppet.video import probe
 
 log = logging.getLogger("puppet")
@@ -109,6 +109,7 @@ def train(target: str | Path, run_dir: str | Path, cfg: Config, resume: bool = F
 
 
 CROP_TRIAL_SHARE = 0.1  # of train.max_minutes, at most, for each crop_mode auto trial
+TRIAL_DONE = "trial.json"  # written in a trial's folder when it has finished: its steps and seconds
 
 
 def held_out_scores(metrics: Path) -> list[tuple[int, float]]:
@@ -149,42 +150,65 @@ def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool,
     if cfg.data.val_fraction == 0:
         log.info("no held-out frames to choose the crop by (data.val_fraction 0): the fixed crop")
         return _train(target, run_dir, with_crop("fixed"), resume, on_step, on_extract)
-    if not (resume and trials.exists()):
-        open_run(run_dir, cfg, resume, write=False)  # what any run refuses: a checkpoint in the way, nothing to resume
     if torchrun_world() > 1:
         raise PuppetError("data.crop_mode auto trains its trials in one process; under torchrun set "
                           "data.crop_mode to fixed or smooth")
-    ensure_dir(run_dir)  # an output that cannot be written fails here, naming the run folder
-    if trials.exists() and not resume:
-        shutil.rmtree(trials)  # an earlier run's unfinished trials; this one starts afresh
+    if not (resume and trials.exists()):
+        # what any run refuses (a checkpoint in the way, nothing to resume); config.yaml is written now
+        # so that `puppet train --resume` during the trials goes on with this run's settings
+        open_run(run_dir, cfg, resume)
+    choice_path = run_dir / "crop_choice.json"
+    if not resume:  # an earlier run's unfinished trials and choice: this one starts afresh
+        shutil.rmtree(trials, ignore_errors=True)
+        choice_path.unlink(missing_ok=True)
+    if resume and trials.exists() and choice_path.is_file():  # chosen, then interrupted while moving it
+        choice = json.loads(choice_path.read_text())
+        mode, spent = choice["crop_mode"], float(choice["trial_seconds"])
+    else:
+        mode, spent = _crop_trials(target, trials, cfg, with_crop, choice_path, on_step, on_extract)
+    for name in ("data", "samples", "metrics.jsonl", CHECKPOINT_NAME):  # the checkpoint last: it marks the move done
+        src, dst = trials / mode / name, run_dir / name
+        if src.exists():
+            if dst.is_dir():  # left by a move that was interrupted
+                shutil.rmtree(dst)
+            src.replace(dst)
+    shutil.rmtree(trials)
+    return _train(target, run_dir, with_crop(mode), True, on_step, on_extract, spent=spent)
+
+
+def _crop_trials(target: Path, trials: Path, cfg: Config, with_crop, choice_path: Path, on_step,
+                 on_extract) -> tuple[str, float]:
+    """Train (or go on with) crop_mode auto's two trials in ``trials``/fixed and /smooth; write the choice
+    to ``choice_path``; return (the better trial's crop mode, seconds the trials took)."""
+    from puppet.checkpoint import CHECKPOINT_NAME
+
     limit = cfg.train.max_minutes * CROP_TRIAL_SHARE if cfg.train.max_minutes > 0 else 0.0
     trial = {"steps": min(cfg.data.crop_probe_steps, cfg.train.steps), "max_minutes": limit,
              "lr_decay_fraction": 0.0}  # the first steps of a run, whose rate has not begun to fall
     scores, evaluations, spent = {}, {}, 0.0
     for mode in ("fixed", "smooth"):
-        again = (trials / mode / CHECKPOINT_NAME).is_file()  # interrupted in (or after) this trial
-        if not again and (trials / mode).exists():
-            shutil.rmtree(trials / mode)  # interrupted before its first checkpoint
-        log.info("choosing the crop: %d steps with the %s crop%s", trial["steps"], mode,
-                 ", resumed" if again else "")
-        res = _train(target, trials / mode, with_crop(mode, **trial), again, on_step, on_extract)
-        spent += res.seconds
+        done = trials / mode / TRIAL_DONE
+        if done.is_file():  # finished before an interruption: neither trained again nor its time lost
+            spent += float(json.loads(done.read_text())["seconds"])
+        else:
+            again = (trials / mode / CHECKPOINT_NAME).is_file()  # interrupted in this trial
+            if not again and (trials / mode).exists():
+                shutil.rmtree(trials / mode)  # interrupted before its first checkpoint
+            log.info("choosing the crop: %d steps with the %s crop%s", trial["steps"], mode,
+                     ", resumed" if again else "")
+            res = _train(target, trials / mode, with_crop(mode, **trial), again, on_step, on_extract)
+            spent += res.seconds
+            with atomic_path(done) as tmp:
+                tmp.write_text(json.dumps({"step": res.step, "seconds": res.seconds}))
         scores[mode] = trial_score(trials / mode / "metrics.jsonl")
         evaluations[mode] = held_out_scores(trials / mode / "metrics.jsonl")
     mode = max(scores, key=scores.get)  # a tie keeps the fixed crop
-    log.info("crop: %s (held-out PSNR after %d steps: fixed %.2f dB, smooth %.2f dB)",
-             mode, trial["steps"], scores["fixed"], scores["smooth"])
-    for name in ("data", "samples", "metrics.jsonl", CHECKPOINT_NAME):  # the checkpoint last: it marks the move done
-        src, dst = trials / mode / name, run_dir / name
-        if dst.is_dir():  # left by a move that was interrupted
-            shutil.rmtree(dst)
-        if src.exists():
-            src.replace(dst)
-    with atomic_path(run_dir / "crop_choice.json") as tmp:
+    log.info("crop: %s (held-out PSNR, mean over each trial's second half: %s)", mode,
+             ", ".join(f"{m} {scores[m]:.2f} dB after {evaluations[m][-1][0]} steps" for m in scores))
+    with atomic_path(choice_path) as tmp:
         tmp.write_text(json.dumps({"crop_mode": mode, "trial_steps": trial["steps"], "held_out_psnr": scores,
                                    "evaluations": evaluations, "trial_seconds": spent}, indent=1))
-    shutil.rmtree(trials)
-    return _train(target, run_dir, with_crop(mode), True, on_step, on_extract, spent=spent)
+    return mode, spent
 
 
 def _train(target: Path, run_dir: Path, cfg: Config, resume: bool, on_step, on_extract,

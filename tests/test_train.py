@@ -1,5 +1,6 @@
 """Training: files written, resume continues exactly, objective terms, errors."""
 
+import dataclasses
 import json
 
 import pytest
@@ -132,34 +133,82 @@ def test_auto_crop_interrupted_in_its_trials_tries_both_again(tmp_path, media):
     assert json.loads((run / "crop_choice.json").read_text())["crop_mode"] in ("fixed", "smooth")
 
 
-def test_auto_crop_interrupted_in_a_trial_resumes_it(tmp_path, media, monkeypatch):
-    """A run stopped during its trials goes on from each trial's checkpoint: the fixed trial's first
-    steps (its evaluation at step 2 marked here) are kept, the smooth one without a checkpoint starts
-    afresh; a step evaluated twice counts once."""
+def test_held_out_scores_count_a_step_evaluated_twice_once(tmp_path):
+    from puppet.train import held_out_scores
+
+    # a run resumed from a checkpoint older than its last evaluation writes that step again
+    path = _metrics(tmp_path / "m.jsonl", [10.0, 20.0])
+    path.write_text(path.read_text() + json.dumps({"step": 200, "val_psnr": 21.0}) + "\n")
+    assert held_out_scores(path) == [(100, 10.0), (200, 21.0)]
+
+
+@pytest.mark.parametrize("stopped_at", [0, 2])
+def test_auto_crop_interrupted_in_its_trials_resumes_them(tmp_path, media, monkeypatch, stopped_at):
+    """Ctrl-C in the smooth trial (before its first step, or after step 2 of 4): --resume keeps the
+    finished fixed trial as it was, goes on with the smooth one from its checkpoint (or afresh without
+    one) and with the run's own settings, then chooses and trains on as usual."""
     from puppet import train as train_module
+    from puppet.trainer import TrainingInterrupted
 
     video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
     run = tmp_path / "auto"
-    fixed = run / "crop_probe" / "fixed"
-    train(video, fixed, _cfg("train.steps=2", "data.crop_mode=fixed", "data.crop_probe_steps=4"))
-    lines = (fixed / "metrics.jsonl").read_text().splitlines()
-    marked = [json.dumps({**json.loads(lines[0]), "val_psnr": 99.0})]
-    (fixed / "metrics.jsonl").write_text("\n".join(marked * 2 + lines[1:]) + "\n")  # step 2 twice
-    (run / "crop_probe" / "smooth").mkdir()
-    (run / "crop_probe" / "smooth" / "metrics.jsonl").write_text("half-written")
-    calls = []
-    inner = train_module._train
+    cfg = _cfg("train.steps=6", "data.crop_mode=auto", "data.crop_probe_steps=4", "train.lr=0.0003")
+    calls, inner = [], train_module._train
+
+    def interrupted(target, run_dir, cfg, resume, *args, **kwargs):
+        calls.append((run_dir.name, resume))
+        if run_dir.name == "smooth":
+            if stopped_at:
+                inner(target, run_dir, dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=stopped_at)),
+                      resume, *args, **kwargs)
+            raise TrainingInterrupted(stopped_at, run_dir / "checkpoint.pt")
+        return inner(target, run_dir, cfg, resume, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_train", interrupted)
+    with pytest.raises(TrainingInterrupted):
+        train(video, run, cfg)
+    assert calls == [("fixed", False), ("smooth", False)]
+    assert load_config(run / "config.yaml").train.lr == 0.0003  # what `puppet train --resume` reads
+    fixed_metrics = (run / "crop_probe" / "fixed" / "metrics.jsonl").read_text()
 
     def spy(target, run_dir, cfg, resume, *args, **kwargs):
         calls.append((run_dir.name, resume))
         return inner(target, run_dir, cfg, resume, *args, **kwargs)
 
+    calls.clear()
     monkeypatch.setattr(train_module, "_train", spy)
-    res = train(video, run, _cfg("train.steps=6", "data.crop_mode=auto", "data.crop_probe_steps=4"), resume=True)
-    assert calls[:2] == [("fixed", True), ("smooth", False)] and res.step == 6
+    res = train(video, run, cfg, resume=True)
+    assert calls == [("smooth", stopped_at > 0), ("auto", True)] and res.step == 6
     choice = json.loads((run / "crop_choice.json").read_text())
     assert [s for s, _ in choice["evaluations"]["fixed"]] == [2, 4] == [s for s, _ in choice["evaluations"]["smooth"]]
-    assert choice["evaluations"]["fixed"][0][1] == 99.0  # the steps before the interruption, not trained again
+    assert choice["trial_seconds"] > 0 and not (run / "crop_probe").exists()
+    if choice["crop_mode"] == "fixed":  # the trial moved into the run, its evaluations as first written
+        assert (run / "metrics.jsonl").read_text().startswith(fixed_metrics)
+
+
+def test_auto_crop_interrupted_after_choosing_moves_the_chosen_trial(tmp_path, media, monkeypatch):
+    """Stopped between the choice and the move of the chosen trial into the run: --resume trains no trial
+    again and goes on from the recorded choice."""
+    from puppet import train as train_module
+    from puppet.trainer import TrainingInterrupted
+
+    video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
+    run = tmp_path / "auto"
+    cfg = _cfg("train.steps=6", "data.crop_mode=auto", "data.crop_probe_steps=4")
+    choose = train_module._crop_trials
+
+    def then_stop(*args, **kwargs):
+        choose(*args, **kwargs)
+        raise TrainingInterrupted(4, run / "crop_probe")
+
+    monkeypatch.setattr(train_module, "_crop_trials", then_stop)
+    with pytest.raises(TrainingInterrupted):
+        train(video, run, cfg)
+    mode = json.loads((run / "crop_choice.json").read_text())["crop_mode"]
+    monkeypatch.setattr(train_module, "_crop_trials", lambda *a, **k: pytest.fail("trials run again"))
+    res = train(video, run, cfg, resume=True)
+    assert res.step == 6 and load_checkpoint(run)["config"]["data"]["crop_mode"] == mode
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [2, 4, 6]
     assert not (run / "crop_probe").exists()
 
 
