@@ -18,7 +18,8 @@ With ``data.crop_mode: auto`` (the default) the run starts with two trials,
 ``crop_probe/fixed`` and ``crop_probe/smooth``, of ``data.crop_probe_steps`` steps
 each; the one that renders the held-out end better becomes the run's first
 steps and the run goes on from it. ``crop_choice.json`` records the choice.
-A run interrupted in its trials resumes each trial from its own checkpoint.
+A run interrupted in its trials goes on with them: a finished trial is kept as it
+is (``trial.json``), the stopped one resumes from its own checkpoint.
 """
 
 from __future__ import annotations
