@@ -24,17 +24,19 @@ def part_connections() -> dict[str, np.ndarray]:
     return {k: np.array(CONNECTIONS[k], dtype=np.int64) for k in PARTS}
 
 
+SUBPIXEL_SHIFT = 4  # lines and fills are drawn from coordinates in 1/16 px (cv2's ``shift``)
+
+
 def draw_edges(lm: np.ndarray, size: int, line_width: int = 1) -> np.ndarray:
     """Draw landmarks (478, 2) given in crop pixels into a (6, size, size) uint8 edge map."""
     import cv2
 
-    shift = 4  # sub-pixel precision: coordinates in 1/16 px
-    pts = np.round(lm * (1 << shift)).astype(np.int32)
+    pts = np.round(lm * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
     out = np.zeros((len(PARTS), size, size), dtype=np.uint8)
     for ch, part in enumerate(PARTS):
         pairs = part_connections()[part]
         lines = np.stack([pts[pairs[:, 0]], pts[pairs[:, 1]]], axis=1)  # (K, 2, 2)
-        cv2.polylines(out[ch], list(lines), False, 255, line_width, cv2.LINE_AA, shift)
+        cv2.polylines(out[ch], list(lines), False, 255, line_width, cv2.LINE_AA, SUBPIXEL_SHIFT)
     return out
 
 
@@ -80,8 +82,8 @@ def mouth_fill(lm: np.ndarray, size: int) -> np.ndarray:
     from puppet.face_parts import INNER_LIPS
 
     out = np.zeros((1, size, size), dtype=np.uint8)
-    pts = np.round(lm[list(INNER_LIPS)] * 16).astype(np.int32)  # 1/16 px, as draw_edges
-    cv2.fillPoly(out[0], [pts], 255, cv2.LINE_AA, 4)
+    pts = np.round(lm[list(INNER_LIPS)] * (1 << SUBPIXEL_SHIFT)).astype(np.int32)
+    cv2.fillPoly(out[0], [pts], 255, cv2.LINE_AA, SUBPIXEL_SHIFT)
     return out
 
 
