@@ -139,18 +139,14 @@ def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool,
     from puppet.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from puppet.config import config_from_dict
 
-    def with_crop(mode: str, **train) -> Config:
-        return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, crop_mode=mode),
-                                   train=dataclasses.replace(cfg.train, **train))
-
     ckpt = run_dir / CHECKPOINT_NAME
     trials = run_dir / "crop_probe"
     if resume and ckpt.is_file():  # chosen before the interruption
-        return _train(target, run_dir, with_crop(config_from_dict(load_checkpoint(ckpt)["config"]).data.crop_mode),
-                      True, on_step, on_extract)
+        chosen = config_from_dict(load_checkpoint(ckpt)["config"]).data.crop_mode
+        return _train(target, run_dir, _with_crop(cfg, chosen), True, on_step, on_extract)
     if cfg.data.val_fraction == 0:
         log.info("no held-out frames to choose the crop by (data.val_fraction 0): the fixed crop")
-        return _train(target, run_dir, with_crop("fixed"), resume, on_step, on_extract)
+        return _train(target, run_dir, _with_crop(cfg, "fixed"), resume, on_step, on_extract)
     if torchrun_world() > 1:
         raise PuppetError("data.crop_mode auto trains its trials in one process; under torchrun set "
                           "data.crop_mode to fixed or smooth")
@@ -166,7 +162,7 @@ def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool,
         choice = json.loads(choice_path.read_text())
         mode, spent = choice["crop_mode"], float(choice["trial_seconds"])
     else:
-        mode, spent = _crop_trials(target, trials, cfg, with_crop, choice_path, on_step, on_extract)
+        mode, spent = _crop_trials(target, trials, cfg, choice_path, on_step, on_extract)
     for name in ("data", "samples", "metrics.jsonl", CHECKPOINT_NAME):  # the checkpoint last: it marks the move done
         src, dst = trials / mode / name, run_dir / name
         if src.exists():
@@ -174,10 +170,16 @@ def _train_choosing_crop(target: Path, run_dir: Path, cfg: Config, resume: bool,
                 shutil.rmtree(dst)
             src.replace(dst)
     shutil.rmtree(trials)
-    return _train(target, run_dir, with_crop(mode), True, on_step, on_extract, spent=spent)
+    return _train(target, run_dir, _with_crop(cfg, mode), True, on_step, on_extract, spent=spent)
 
 
-def _crop_trials(target: Path, trials: Path, cfg: Config, with_crop, choice_path: Path, on_step,
+def _with_crop(cfg: Config, mode: str, **train) -> Config:
+    """``cfg`` with ``data.crop_mode`` set to ``mode`` and the ``train`` settings given replaced."""
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, crop_mode=mode),
+                               train=dataclasses.replace(cfg.train, **train))
+
+
+def _crop_trials(target: Path, trials: Path, cfg: Config, choice_path: Path, on_step,
                  on_extract) -> tuple[str, float]:
     """Train (or go on with) crop_mode auto's two trials in ``trials``/fixed and /smooth; write the choice
     to ``choice_path``; return (the better trial's crop mode, seconds the trials took)."""
@@ -197,7 +199,7 @@ def _crop_trials(target: Path, trials: Path, cfg: Config, with_crop, choice_path
                 shutil.rmtree(trials / mode)  # interrupted before its first checkpoint
             log.info("choosing the crop: %d steps with the %s crop%s", trial["steps"], mode,
                      ", resumed" if again else "")
-            res = _train(target, trials / mode, with_crop(mode, **trial), again, on_step, on_extract)
+            res = _train(target, trials / mode, _with_crop(cfg, mode, **trial), again, on_step, on_extract)
             spent += res.seconds
             with atomic_path(done) as tmp:
                 tmp.write_text(json.dumps({"step": res.step, "seconds": res.seconds}))
