@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PUPPET := $(VENV)/bin/puppet
 SHARED ?= ../shared/media
 
-.PHONY: setup test demo quality prior demo-misalignment bench clean
+.PHONY: setup test test-fast demo quality prior demo-misalignment bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,8 +14,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
+# Two test processes: the suite waits on MediaPipe, ffmpeg and subprocesses as much as on arithmetic.
 test: setup
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n 2
+
+# Without the tests marked slow (torchrun, the crop trials, the GPU recipe).
+test-fast: setup
+	$(PY) -m pytest -q -ra -n 2 -m "not slow"
 
 demo: setup
 	$(PY) pipelines/demo.py --shared $(SHARED)

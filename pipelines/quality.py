@@ -56,7 +56,7 @@ PANEL = 192  # side of each panel of the side-by-side videos
 
 def moments(video: Path, n_moments: int = 4) -> list[np.ndarray]:
     """``n_moments`` evenly spaced frames (10 % to 90 %) of a video."""
-    from puppet.video import probe, read_frames
+    from puppet.data.video import probe, read_frames
 
     n = probe(video, audio=False).frame_count
     want = set(np.linspace(n * 0.1, n * 0.9, n_moments).round().astype(int).tolist())

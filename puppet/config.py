@@ -23,10 +23,10 @@ class DataConfig:
 
     size: int = 128  # square training/output resolution in pixels
     crop_scale: float = 1.5  # crop side = crop_scale x median landmark-box side
-    # fixed: one box per clip; smooth: an EMA-smoothed box that follows the head (README "A crop that
+    # fixed: one box per clip; smooth: an EMA-smoothed box that follows the head (docs/experiments.md "A crop that
     # follows the head": +0.6 to +1.3 dB on singer_woman, a head moving before a plain wall; 1.7 to 5.4 dB
     # worse on four other clips); auto: puppet train tries both for crop_probe_steps steps and goes on
-    # with the one that renders the held-out end better (README "Choosing the crop").
+    # with the one that renders the held-out end better (docs/experiments.md "Choosing the crop").
     crop_mode: str = "auto"
     # The length of each crop_mode auto trial, in steps (at most 10 % of train.max_minutes each). At
     # 300-500 steps the held-out scores of eight run pairs (five clips) already ranked the crops as the
@@ -34,9 +34,8 @@ class DataConfig:
     crop_probe_steps: int = 500
     val_fraction: float = 0.2  # last part of the clip held out for validation
     max_frames: int = 0  # 0 = every frame
-    smooth_min_cutoff: float = 3.0  # One Euro filter at rest, Hz (lower = smoother)
     # Raises the cutoff with speed (face sizes/s) so edges do not lag the mouth: at 10 the edge maps
-    # trailed fast mouth motion, so frame and edge map disagreed (80: +0.5 dB, README).
+    # trailed fast mouth motion, so frame and edge map disagreed (80: +0.5 dB, docs/experiments.md).
     smooth_beta: float = 80.0
     line_width: int = 1  # edge-map line thickness in pixels at `size`
     # Single-image mode: head motion a portrait may follow (max degrees, max shift in eye
@@ -48,35 +47,18 @@ class DataConfig:
 class ModelConfig:
     """CRN widths, coarsest module first; the output size comes from data.size."""
 
+    # Channels per refinement module, coarsest first (the coarsest grid is data.size / 2^(len - 1)).
     widths: list[int] = field(default_factory=lambda: [256, 256, 256, 128, 64, 32])
-    # The finest modules that do not see the edge map: a full-resolution line input lets the
-    # generator copy the drawn lines into the image (the "painted" look); see README.
-    no_input_levels: int = 1
-    # Also give every module the target's neutral frame warped to the frame's landmarks
-    # (puppet.warp): texture to copy instead of learn. Video targets only (portrait and
-    # domain-transfer runs switch it off).
-    reference: bool = False
-    # > 0: beside each part's lines, a ramp from 1 on them to 0 at this fraction of data.size away
-    # (puppet.edges.distance_ramps), so the coarse modules see where parts are to a fraction of a
-    # pixel, not only to their grid cell (README, "Where the parts are, at every scale"). 0: lines only.
-    ramps: float = 0.25
-    # The ramps go to the finest modules too, which never see the lines (no_input_levels): too smooth to
-    # be copied as lines, exact enough to place thin features such as closed lips and glasses frames
-    # (README, "The ramps at full resolution"). False: the ramps go where the lines go. No effect with ramps 0.
-    fine_ramps: bool = True
-    # One more channel, to every module: the inner lip contour filled, so the generator sees how open
-    # the mouth is as an area and paints it dark (README, "The mouth's opening").
-    mouth: bool = True
 
 
-# The contextual term of the default and `paper` presets (see README, "The paper's loss, with colour").
+# The contextual term of the default and `paper` presets (docs/method.md, "Loss presets").
 COLOUR_CX_LAYERS = {"conv3_2": 1.0, "conv4_2": 1.0, "rgb5_d4": 1.0, "rgb3_d1": 1.0}
 COLOUR_CX_SPATIAL = {"conv3_2": 16.0, "conv4_2": 16.0, "rgb5_d4": 16.0, "rgb3_d1": 16.0}
-# The default's pixel-only warm-up, and the weights of its detail term (README, "Fine detail") and
-# of its L1 on the eyes, brows and lips (README, "The face's parts").
+# The default's pixel-only warm-up, and the weights of its detail term (docs/experiments.md, "Fine detail") and
+# of its L1 on the eyes, brows and lips (docs/experiments.md, "The face's parts").
 DETAIL_WEIGHT = 3.0
 PARTS_WEIGHT = 2.0
-WARMUP_TERMS = ("l1", "parts", "l2", "l1_low", "detail", "p")  # terms the warm-up may weight
+WARMUP_TERMS = ("l1", "parts", "detail", "p")  # terms the warm-up may weight
 PIXEL_WARMUP = {"l1": 10.0, "parts": PARTS_WEIGHT, "detail": DETAIL_WEIGHT}
 # The paper's own contextual term: CX (no spatial term) on VGG conv3_2 + conv4_2.
 VGG_CX = {"cx_layers": {"conv3_2": 1.0, "conv4_2": 1.0}, "cx_spatial": {}, "cx_sample": 65}
@@ -104,23 +86,18 @@ class LossConfig:
     # L1 again inside the eyes with their brows and the lips (edges.part_mask, ~7 % of a 128^2 crop):
     # the regions that carry the expression get more of the model's attention than hair or background.
     # 2: about 3.7x L1's weight per pixel there; mouth correlation 0.82-0.91 in four runs, 0.51-0.88
-    # without (README, "The face's parts").
+    # without (docs/experiments.md, "The face's parts").
     parts_weight: float = PARTS_WEIGHT
-    l2_weight: float = 0.0
-    l1_low_weight: float = 0.0  # L1 between images average-pooled by l1_low_factor (colour anchor)
-    l1_low_factor: int = 8
     # L1 between the local RMS of the luma Laplacian over detail_window^2 tiles (losses.pixel.detail_loss):
     # asks for the real frame's amount of fine detail, wherever in the tile it sits. 3: hair,
-    # glasses rims and background crisp where L1 (and the parts term's L1) blurs them (README,
+    # glasses rims and background crisp where L1 (and the parts term's L1) blurs them (docs/experiments.md,
     # "Fine detail", "The face's parts").
     detail_weight: float = DETAIL_WEIGHT
     detail_window: int = 8
-    gram_weight: float = 0.0
-    gram_layers: dict[str, float] = field(default_factory=lambda: {"conv2_2": 1.0, "conv3_2": 1.0})
     cx_warmup_steps: int = 2500  # CX terms start after this many steps of pixel/perceptual warm-up
     # Weights during the warm-up, by term (WARMUP_TERMS); empty = the weights above, CX off.
     # Pixel terms only (l1, parts, detail) make the warm-up cheap: no VGG pass at all, ~4x more steps per
-    # minute on a CPU (README: 10-minute comparison).
+    # minute on a CPU (docs/experiments.md: 10-minute comparison).
     warmup_weights: dict[str, float] = field(default_factory=lambda: dict(PIXEL_WARMUP))
 
 
@@ -132,7 +109,7 @@ class TrainConfig:
     lr: float = 2e-4
     # Linear decay of the learning rate to 0 over this last fraction of the run (steps or, with
     # max_minutes, wall time, whichever is further along); 0 = constant. 0.3: +0.2 dB in 10 CPU
-    # minutes (README).
+    # minutes (docs/experiments.md).
     lr_decay_fraction: float = 0.3
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -140,13 +117,12 @@ class TrainConfig:
     sample_every: int = 100
     ckpt_every: int = 200
     vgg_weights: str = "auto"  # auto | vgg19 | vgg16-hed | random | PATH
-    cache_targets: bool = True  # compute each target frame's loss features once, not every step
     # Start from this model's weights (a run folder or checkpoint of the same architecture: a prior from
     # puppet pretrain, or a puppet of another person) instead of random ones; optimizer and step start afresh.
     init: str = ""
-    # Draw frames with rare mouth/eye openings more often (puppet.sampling): 0 = uniform, 1 = every
+    # Draw frames with rare mouth/eye openings more often (puppet.data.sampling): 0 = uniform, 1 = every
     # opening about equally likely. 0.5: glasses_man's few open-mouth frames go from 3 % to 23 % of
-    # the draws, and the mouth follows a talking driver (README).
+    # the draws, and the mouth follows a talking driver (docs/experiments.md).
     balance: float = 0.5
 
 
@@ -163,8 +139,7 @@ class Config:
 
 # Named loss settings for `puppet train --loss NAME` (applied above the YAML file).
 _COLOUR_CX = {"cx_layers": COLOUR_CX_LAYERS, "cx_spatial": COLOUR_CX_SPATIAL, "cx_sample": 48}
-_NO_EXTRA = {"parts_weight": 0.0, "l2_weight": 0.0, "l1_low_weight": 0.0, "detail_weight": 0.0, "gram_weight": 0.0,
-             "cxs_weight": 0.0, "warmup_weights": {}}
+_NO_EXTRA = {"parts_weight": 0.0, "detail_weight": 0.0, "cxs_weight": 0.0, "warmup_weights": {}}
 LOSS_PRESETS: dict[str, dict[str, Any]] = {
     # Default: a pixel-only warm-up (L1 + parts + detail), ~4x cheaper per step, then CoBi over HED
     # layers and colour patches beside L1 + parts + detail + P.
@@ -172,7 +147,7 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {
                "parts_weight": PARTS_WEIGHT, "detail_weight": DETAIL_WEIGHT, "cx_warmup_steps": 2500,
                "warmup_weights": dict(PIXEL_WARMUP)},
     # The paper's puppet-control loss L_CX^t + L_P^t, no pixel term, with features that see colour
-    # and a spatial term (CoBi) that anchors layout (see README).
+    # and a spatial term (CoBi) that anchors layout (docs/experiments.md).
     "paper": {**_NO_EXTRA, **_COLOUR_CX, "cx_weight": 1.0, "p_weight": 0.1, "l1_weight": 0.0,
               "cx_warmup_steps": 0},
     # The paper's loss exactly as published: CX on VGG conv3_2 + conv4_2, plus L_P. Right with
@@ -185,7 +160,7 @@ LOSS_PRESETS: dict[str, dict[str, Any]] = {
     "prior": {**_NO_EXTRA, "cx_weight": 0.0, "p_weight": 0.0, "cx_warmup_steps": 0,
               **{f"{k}_weight": v for k, v in PIXEL_WARMUP.items()}},
     # Single-image animation: L_CX^t (portrait) + L_CX^s (driver frame), after a short L1
-    # warm-up against the portrait, with L1 kept to anchor its colours (CX alone drifts, see README).
+    # warm-up against the portrait, with L1 kept to anchor its colours (CX alone drifts, docs/experiments.md).
     "single": {**_NO_EXTRA, **VGG_CX, "cx_weight": 0.5, "cxs_weight": 0.2, "p_weight": 0.1, "l1_weight": 10.0,
                "cx_warmup_steps": 200},
     # Unpaired domain transfer: L_CX^t (a random domain-B image) + L_CX^s (the input), as in the paper.
@@ -253,11 +228,43 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_ANY = object()
+# Keys that earlier versions wrote (in a run's config.yaml, a checkpoint or a YAML file) and this one
+# removed, with the one value each can still have: at that value it is dropped, so an older run still
+# resumes and an older file still loads; at another it is an error. Models trained with other input
+# channels (model.*) load by their checkpoint's version (puppet.data.checkpoint), not through these.
+REMOVED_KEYS: dict[str, Any] = {
+    "data.smooth_min_cutoff": 3.0,
+    "model.no_input_levels": 1, "model.reference": False, "model.ramps": 0.25, "model.fine_ramps": True,
+    "model.mouth": True,
+    "loss.l2_weight": 0.0, "loss.l1_low_weight": 0.0, "loss.l1_low_factor": _ANY, "loss.gram_weight": 0.0,
+    "loss.gram_layers": _ANY,
+    "train.cache_targets": True,
+}
+
+
+def _drop_removed(data: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            out[section] = values
+            continue
+        out[section] = {}
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if name not in REMOVED_KEYS:
+                out[section][key] = value
+            elif REMOVED_KEYS[name] is not _ANY and value != REMOVED_KEYS[name]:
+                raise PuppetError(f"config key '{name}' was removed: it is always {REMOVED_KEYS[name]!r} now "
+                                  f"(got {value!r}); drop it from the config")
+    return out
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Build a validated Config from a (possibly partial) nested dict."""
     if not isinstance(data, dict):
         raise PuppetError(f"config must be a mapping of sections, got {type(data).__name__}")
-    return _build(Config, _merge(Config().to_dict(), data), "")
+    return _build(Config, _merge(Config().to_dict(), _drop_removed(data)), "")
 
 
 def parse_override(item: str) -> dict[str, Any]:
@@ -293,12 +300,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def without_target_clip(cfg: Config) -> Config:
-    """A copy of ``cfg`` with what needs a target clip's landmarks off: ``model.reference`` (its
-    neutral frame, warped) and the parts term (its eyes, brows and lips). Portrait and
-    domain-transfer runs have no such clip."""
+    """A copy of ``cfg`` with the parts term off: it needs a target clip's eyes, brows and lips, which
+    portrait and domain-transfer runs do not have."""
     warmup = {k: v for k, v in cfg.loss.warmup_weights.items() if k != "parts"}
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, reference=False),
-                               loss=dataclasses.replace(cfg.loss, parts_weight=0.0, warmup_weights=warmup))
+    return dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, parts_weight=0.0, warmup_weights=warmup))
 
 
 def load_config(
@@ -348,24 +353,18 @@ def validate(cfg: Config) -> None:
         raise PuppetError(f"config key 'train.balance': must be >= 0, got {cfg.train.balance}")
     if len(cfg.data.portrait_pose) != 3:
         raise PuppetError("config key 'data.portrait_pose': expected [max_degrees, max_shift, max_scale_change]")
-    if not 0 <= cfg.model.no_input_levels < len(cfg.model.widths):
-        raise PuppetError(f"config key 'model.no_input_levels': must be in [0, {len(cfg.model.widths) - 1}], "
-                          f"got {cfg.model.no_input_levels}")
-    if not 0.0 <= cfg.model.ramps <= 1.0:
-        raise PuppetError(f"config key 'model.ramps': must be in [0, 1] (a fraction of data.size), "
-                          f"got {cfg.model.ramps}")
+    if len(cfg.model.widths) < 2:
+        raise PuppetError(f"config key 'model.widths': at least two modules, got {cfg.model.widths}")
     lw = cfg.loss
-    if not any(w > 0 for w in (lw.l1_weight, lw.parts_weight, lw.l2_weight, lw.l1_low_weight, lw.detail_weight,
-                               lw.p_weight, lw.gram_weight, lw.cx_weight, lw.cxs_weight)):
+    if not any(w > 0 for w in (lw.l1_weight, lw.parts_weight, lw.detail_weight, lw.p_weight, lw.cx_weight,
+                               lw.cxs_weight)):
         raise PuppetError("config keys 'loss.*_weight': every loss weight is 0: nothing to train")
-    if cfg.loss.l1_low_factor < 1:
-        raise PuppetError(f"config key 'loss.l1_low_factor': must be >= 1, got {cfg.loss.l1_low_factor}")
     if cfg.loss.detail_window < 1:
         raise PuppetError(f"config key 'loss.detail_window': must be >= 1, got {cfg.loss.detail_window}")
     bad = sorted(set(cfg.loss.warmup_weights) - set(WARMUP_TERMS))
     if bad:
         raise PuppetError(f"config key 'loss.warmup_weights.{bad[0]}': warm-up terms are {', '.join(WARMUP_TERMS)}")
-    for section in ("cx_layers", "cx_spatial", "cxs_layers", "p_layers", "gram_layers"):
+    for section in ("cx_layers", "cx_spatial", "cxs_layers", "p_layers"):
         for name in getattr(cfg.loss, section):
             if not _is_layer(name):
                 raise PuppetError(f"config key 'loss.{section}.{name}': not a layer (VGG names such as conv3_2, "

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from puppet.animate import animate, fill_lost
 from puppet.cli import app
-from puppet.video import probe, read_frames
+from puppet.data.video import probe, read_frames
+from puppet.render.animate import animate, fill_lost
 from tests.conftest import MEDIA, add_sine_audio, make_video, need_shared
 
 runner = CliRunner()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from puppet.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from puppet.data.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from puppet.errors import PuppetError
 from puppet.models.crn import CRN
 
@@ -59,24 +59,74 @@ def test_foreign_and_other_version(tmp_path):
         load_checkpoint(tmp_path / "v.pt")
 
 
-@pytest.mark.parametrize("version, missing", [
-    (1, {"no_input_levels": 0, "ramps": 0.0, "fine_ramps": False, "mouth": False}),  # the edge map at every scale
-    (2, {"ramps": 0.0, "fine_ramps": False, "mouth": False}),  # version 2: the edge map alone
-    (3, {"fine_ramps": False, "mouth": False}),  # version 3: the ramps only where the lines go
-    (4, {"mouth": False}),  # version 4: no mouth channel
-])
-def test_older_versions_load_with_the_settings_they_were_trained_with(tmp_path, version, missing):
-    from puppet.config import config_from_dict, load_config
+# What each version's config held of the model's input settings (the keys it had, with the values of a
+# typical model of its time), and the layout such a model has.
+OLD_MODEL_SETTINGS = {
+    1: ({}, {"lineless_levels": 0, "ramps": 0.0, "fine_ramps": False, "mouth": False}),
+    2: ({"no_input_levels": 1}, {"lineless_levels": 1, "ramps": 0.0, "fine_ramps": False, "mouth": False}),
+    3: ({"no_input_levels": 1, "ramps": 0.25}, {"lineless_levels": 1, "ramps": 0.25, "fine_ramps": False,
+                                                 "mouth": False}),
+    4: ({"no_input_levels": 1, "ramps": 0.25, "fine_ramps": True},
+        {"lineless_levels": 1, "ramps": 0.25, "fine_ramps": True, "mouth": False}),
+    5: ({"no_input_levels": 1, "ramps": 0.0, "fine_ramps": True, "mouth": True, "reference": False},
+        {"lineless_levels": 1, "ramps": 0.0, "fine_ramps": True, "mouth": True}),
+}
+
+
+def _old_checkpoint(path, version, settings, layout):
+    """A checkpoint as ``version`` wrote it: its model settings in the config, the loss and train keys of
+    its time, no ``layout``."""
+    from puppet.config import load_config
+    from puppet.face.inputs import InputLayout
     from puppet.models import build_model
 
-    cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]"]).to_dict()
-    m = build_model(config_from_dict({**cfg, "model": {**cfg["model"], **missing}}))
-    for key in missing:
-        del cfg["model"][key]  # written before the setting existed
-    save_checkpoint(tmp_path / "old.pt", model=m, step=1, config=cfg, meta={})
-    st = torch.load(tmp_path / "old.pt", weights_only=True)
+    cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]"])
+    model = build_model(cfg, layout=InputLayout(**layout))
+    config = cfg.to_dict()
+    config["model"].update(settings)
+    config["data"]["smooth_min_cutoff"] = 3.0
+    config["loss"].update(l2_weight=0.0, l1_low_weight=0.0, l1_low_factor=8, gram_weight=0.0,
+                          gram_layers={"conv2_2": 1.0})
+    config["train"]["cache_targets"] = True
+    save_checkpoint(path, model=model, step=1, config=config, meta={})
+    st = torch.load(path, weights_only=True)
     st["version"] = version
-    torch.save(st, tmp_path / "old.pt")
+    del st["layout"]
+    torch.save(st, path)
+    return model
+
+
+@pytest.mark.parametrize("version", sorted(OLD_MODEL_SETTINGS))
+def test_each_older_version_loads_with_the_inputs_it_was_trained_with(tmp_path, version):
+    from puppet.config import config_from_dict
+    from puppet.face.inputs import InputLayout
+    from puppet.models import build_model
+
+    settings, layout = OLD_MODEL_SETTINGS[version]
+    model = _old_checkpoint(tmp_path / "old.pt", version, settings, layout)
     loaded = load_checkpoint(tmp_path / "old.pt")
-    assert {k: loaded["config"]["model"][k] for k in missing} == missing
-    build_model(config_from_dict(loaded["config"])).load_state_dict(loaded["model"])  # same architecture
+    assert loaded["layout"] == layout
+    assert not set(settings) & set(loaded["config"]["model"])  # no longer user settings
+    rebuilt = build_model(config_from_dict(loaded["config"]), layout=InputLayout.from_dict(loaded["layout"]))
+    rebuilt.load_state_dict(loaded["model"])  # same architecture
+    assert rebuilt.in_channels + rebuilt.dense_channels == model.in_channels + model.dense_channels
+
+
+def test_current_version_records_its_layout(tmp_path):
+    from puppet.config import config_from_dict, load_config
+    from puppet.data.checkpoint import VERSION
+    from puppet.face.inputs import InputLayout
+    from puppet.models import build_model
+
+    cfg = load_config(overrides=["data.size=16", "model.widths=[4, 4]"])
+    save_checkpoint(tmp_path / "new.pt", model=build_model(cfg), step=1, config=cfg.to_dict(), meta={})
+    loaded = load_checkpoint(tmp_path / "new.pt")
+    assert loaded["version"] == VERSION == 6 and loaded["layout"] == InputLayout().to_dict()
+    build_model(config_from_dict(loaded["config"]), layout=InputLayout(**loaded["layout"])).load_state_dict(
+        loaded["model"])
+
+
+def test_a_model_with_the_removed_warped_reference_is_refused_in_one_line(tmp_path):
+    _old_checkpoint(tmp_path / "ref.pt", 5, {"no_input_levels": 1, "reference": True}, {})
+    with pytest.raises(PuppetError, match="ref.pt: this model was trained with the warped reference"):
+        load_checkpoint(tmp_path / "ref.pt")

@@ -2,7 +2,14 @@
 
 import pytest
 
-from puppet.config import Config, LOSS_PRESETS, config_from_dict, load_config, save_config, load_yaml
+from puppet.config import (
+    LOSS_PRESETS,
+    Config,
+    config_from_dict,
+    load_config,
+    load_yaml,
+    save_config,
+)
 from puppet.errors import PuppetError
 from tests.conftest import ROOT
 
@@ -53,8 +60,8 @@ def test_range_checks():
         load_config(overrides=["data.crop_mode=wobbly"])
     with pytest.raises(PuppetError, match="data.crop_probe_steps"):
         load_config(overrides=["data.crop_probe_steps=0"])
-    with pytest.raises(PuppetError, match="model.ramps"):
-        load_config(overrides=["model.ramps=1.5"])
+    with pytest.raises(PuppetError, match="model.widths"):
+        load_config(overrides=["model.widths=[8]", "data.size=16"])
     with pytest.raises(PuppetError, match="--loss 'nope'"):
         load_config(loss_preset="nope")
 
@@ -75,17 +82,52 @@ def test_round_trip(tmp_path):
     assert config_from_dict(cfg.to_dict()) == cfg
 
 
-def test_shipped_configs_are_valid():
-    for p in sorted((ROOT / "configs").glob("*.yaml")):
-        load_config(p)
+def test_default_yaml_spells_out_every_default_and_nothing_else():
+    assert load_yaml(ROOT / "configs" / "default.yaml") == Config().to_dict()
+    assert load_config(ROOT / "configs" / "default.yaml") == Config()
+
+
+@pytest.mark.parametrize("name", ["gpu", "paper", "tiny"])
+def test_shipped_configs_load_and_set_only_what_they_change(name):
+    data = load_yaml(ROOT / "configs" / f"{name}.yaml")
+    cfg, default = load_config(ROOT / "configs" / f"{name}.yaml").to_dict(), Config().to_dict()
+    for section, values in data.items():
+        for key, value in values.items():
+            assert cfg[section][key] == value  # read as written
+    assert cfg != default
+    if name != "paper":  # paper.yaml spells out the whole loss it names; the others set only what differs
+        assert all(value != default[section][key] for section, values in data.items() for key, value in values.items())
+
+
+def test_every_config_key_is_read_by_the_package():
+    """A key nothing reads is dead weight: each one appears as an attribute access outside config.py."""
+    import dataclasses
+    import re
+
+    source = "\n".join(p.read_text() for p in (ROOT / "puppet").rglob("*.py") if p.name != "config.py")
+    for name, section in vars(Config()).items():
+        for f in dataclasses.fields(section):
+            assert re.search(rf"\.{f.name}\b", source), f"{name}.{f.name} is never read"
+
+
+def test_removed_keys_load_at_their_only_value_and_are_errors_otherwise():
+    old = Config().to_dict()
+    old["model"].update(ramps=0.25, mouth=True, fine_ramps=True, no_input_levels=1, reference=False)
+    old["loss"].update(l2_weight=0.0, gram_layers={"conv2_2": 1.0}, l1_low_factor=8)
+    old["train"]["cache_targets"] = True
+    assert config_from_dict(old) == Config()  # an older run's config.yaml still resumes
+    with pytest.raises(PuppetError, match="'loss.l2_weight' was removed"):
+        load_config(overrides=["loss.l2_weight=1"])
+    with pytest.raises(PuppetError, match="'model.ramps' was removed"):
+        load_config(overrides=["model.ramps=0"])
 
 
 def test_without_target_clip_drops_what_needs_the_clips_landmarks():
     from puppet.config import without_target_clip
 
-    cfg = load_config(overrides=["model.reference=true"])
+    cfg = load_config()
     assert cfg.loss.parts_weight > 0 and "parts" in cfg.loss.warmup_weights
     out = without_target_clip(cfg)
-    assert out.model.reference is False and out.loss.parts_weight == 0.0
+    assert out.loss.parts_weight == 0.0
     assert out.loss.warmup_weights == {k: v for k, v in cfg.loss.warmup_weights.items() if k != "parts"}
-    assert cfg.loss.parts_weight > 0 and cfg.model.reference  # the original is left as it was
+    assert cfg.loss.parts_weight > 0  # the original is left as it was

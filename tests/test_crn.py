@@ -19,7 +19,7 @@ def test_output_shape_and_range(size, widths):
 def test_default_cpu_model_size():
     m = CRN()
     n = sum(p.numel() for p in m.parameters())
-    assert 3.0e6 < n < 4.0e6  # DESIGN.md: 3.6 M parameters for the 128^2 CPU model
+    assert 3.0e6 < n < 4.0e6  # the 128^2 CPU model has 3.65 M parameters (docs/method.md)
 
 
 def test_gradients_reach_every_module():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from puppet.config import DataConfig
-from puppet.dataset import extract, is_cached, split
+from puppet.data.dataset import extract, is_cached, split
+from puppet.data.video import read_frames
 from puppet.errors import PuppetError
-from puppet.landmarks import N_LANDMARKS, FaceMesh, ReplayedLandmarks, record_track
-from puppet.video import read_frames
+from puppet.face.landmarks import N_LANDMARKS, FaceMesh, ReplayedLandmarks, record_track
 from tests.conftest import MEDIA, make_video, need_shared
 
 

@@ -3,10 +3,13 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from puppet.checkpoint import load_checkpoint
+from puppet.data.checkpoint import load_checkpoint
 from tests.conftest import MEDIA, ROOT, need_shared
+
+pytestmark = pytest.mark.slow  # torchrun subprocesses
 
 # L1 only: its gradient averaged over two ranks of batch 1 equals the gradient of one batch of 2
 # (the perceptual term normalises by batch statistics, CX compares per sample: both also fine,

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from puppet.drive import DriverToEdges, RenderOptions, model_input, model_inputs
-from puppet.retarget import (NOSE_TIP, Retargeter, expression_amplitude, expression_regions, normalise,
-                             canonical_template)
+from puppet.face.drive import DriverToEdges, RenderOptions
+from puppet.face.retarget import (
+    NOSE_TIP,
+    Retargeter,
+    canonical_template,
+    expression_amplitude,
+    expression_regions,
+    normalise,
+)
 
 
 def _face(seed=0):
@@ -88,31 +94,8 @@ def test_driver_to_edges_clip_equals_frame_by_frame():
     b = DriverToEdges(target, 128, options=RenderOptions(), target_amplitude=amp)
     b.calibrate(driver0)
     b.observe(list(driver_clip))
-    assert edges.shape == (8, 6, 128, 128) and edges.dtype == np.uint8
+    assert edges.shape == (8, 13, 128, 128) and edges.dtype == np.uint8  # the current layout by default
     np.testing.assert_array_equal(edges, np.stack([b(lm, i / 25.0) for i, lm in enumerate(driver_clip)]))
-
-
-def test_model_input_order_edges_ramps_mouth_reference():
-    """The one input builder of training and rendering: edge map, then ramps, then the mouth's
-    opening, then the warped reference."""
-    from puppet.edges import distance_ramps, draw_edges, mouth_fill
-
-    lm = _face()
-    edges = draw_edges(lm, 128)
-    warped = np.full((3, 128, 128), 7, np.uint8)
-    x = model_input(edges, lm, lambda landmarks: warped, ramps=0.25, mouth=True)
-    assert x.shape == (16, 128, 128) and x.dtype == np.uint8
-    np.testing.assert_array_equal(x[:6], edges)
-    np.testing.assert_array_equal(x[6:12], distance_ramps(lm, 128, 32.0))
-    np.testing.assert_array_equal(x[12:13], mouth_fill(lm, 128))
-    np.testing.assert_array_equal(x[13:], warped)
-    assert model_input(edges, lm, None) is edges
-    np.testing.assert_array_equal(model_input(edges, lm, None, mouth=True)[6:], mouth_fill(lm, 128))
-    many = model_inputs(np.stack([edges, edges]), np.stack([lm, lm + 3]), None, ramps=0.25)
-    assert many.shape == (2, 12, 128, 128) and not np.array_equal(many[0, 6:], many[1, 6:])
-    assert model_inputs(np.stack([edges]), np.stack([lm]), None, mouth=True).shape == (1, 7, 128, 128)
-    drive = DriverToEdges(lm, 128, ramps=0.25, mouth=True)
-    np.testing.assert_array_equal(drive.draw(lm), model_input(edges, lm, None, 0.25, True))
 
 
 def test_smoothing_damps_jitter_and_options_switch_it_off():
@@ -134,7 +117,7 @@ def test_smoothing_damps_jitter_and_options_switch_it_off():
 
 def test_default_smoothing_follows_motion_with_little_lag():
     """The default filter (beta 160) keeps up with a moving face where the old one (beta 10) trailed,
-    so a puppet does not keep moving after its driver stopped (README: jitter in still stretches)."""
+    so a puppet does not keep moving after its driver stopped (docs/experiments.md: jitter in still stretches)."""
     target = _face()
     moving = [target + np.float32(1.5 * min(i, 12)) for i in range(20)]  # 1.5 px/frame, then still
 

@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from puppet.edges import PARTS, distance_ramps, draw_edges, edges_to_rgb, mouth_fill, part_connections
+from puppet.face.edges import (
+    PARTS,
+    distance_ramps,
+    draw_edges,
+    edges_to_rgb,
+    mouth_fill,
+    part_connections,
+)
 
 
 def _synthetic_landmarks(size):
@@ -73,7 +80,7 @@ def test_distance_ramps_see_a_fraction_of_a_pixel_on_a_coarse_grid():
 
 
 def test_inner_lips_are_one_closed_loop_of_lip_connections():
-    from puppet.face_parts import INNER_LIPS
+    from puppet.face.parts import INNER_LIPS
 
     pairs = {frozenset(map(int, p)) for p in part_connections()["lips"]}
     loop = list(INNER_LIPS) + [INNER_LIPS[0]]
@@ -84,7 +91,7 @@ def test_inner_lips_are_one_closed_loop_of_lip_connections():
 def _mouth(open_px: float, centre=(32.0, 40.0), half_width: float = 12.0) -> np.ndarray:
     """Landmarks with the inner lip contour on an ellipse of the given half-height (0: a closed mouth,
     all its points on one horizontal line), everything else far outside the crop."""
-    from puppet.face_parts import INNER_LIPS
+    from puppet.face.parts import INNER_LIPS
 
     lm = np.full((478, 2), -1000.0, np.float32)
     t = np.linspace(0, 2 * np.pi, len(INNER_LIPS), endpoint=False)
@@ -97,7 +104,7 @@ def test_mouth_fill_known_areas():
     the opening; a closed mouth leaves only the antialiased seam between the lips."""
     import cv2
 
-    from puppet.face_parts import INNER_LIPS
+    from puppet.face.parts import INNER_LIPS
 
     closed = mouth_fill(_mouth(0.0), 64)[0]  # every point on one line
     assert np.nonzero(closed.any(axis=1))[0].tolist() == [39, 40, 41] and closed.sum() / 255 < 2 * 25
@@ -131,14 +138,14 @@ def test_connections_are_mediapipes_and_need_no_mediapipe():
     conn = part_connections()
     for part, sets in groups.items():
         assert sorted(map(tuple, conn[part].tolist())) == sorted(set().union(*sets)), part
-    code = ("import sys; sys.modules['mediapipe'] = None; import numpy as np; from puppet.edges import draw_edges; "
+    code = ("import sys; sys.modules['mediapipe'] = None; import numpy as np; from puppet.face.edges import draw_edges; "
             "lm = np.random.default_rng(0).uniform(8, 56, (478, 2)); print(int(draw_edges(lm, 64).max()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "255"
 
 
 def test_part_mask_covers_eyes_brows_and_lips_only():
-    from puppet.edges import part_mask
+    from puppet.face.edges import part_mask
 
     rng = np.random.default_rng(0)
     lm = np.zeros((478, 2), np.float32) + 2  # every point in the corner ...
@@ -157,7 +164,7 @@ def test_part_mask_covers_eyes_brows_and_lips_only():
 
 
 def test_part_points_split_the_mesh_into_the_drawn_parts_and_the_rest():
-    from puppet.edges import part_connections, part_points
+    from puppet.face.edges import part_connections, part_points
 
     pts = part_points()
     assert list(pts) == [*PARTS, "rest"]

@@ -7,9 +7,17 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
-from puppet.edges import PARTS, part_points
-from puppet.evaluate import STILL_MOTION, _detect_generated, contact_sheet, evaluate, iod, landmark_motion, openings
-from puppet.landmarks import FaceMesh
+from puppet.face.edges import PARTS, part_points
+from puppet.face.landmarks import FaceMesh
+from puppet.measure.evaluate import (
+    STILL_MOTION,
+    _detect_generated,
+    contact_sheet,
+    evaluate,
+    iod,
+    landmark_motion,
+    openings,
+)
 from tests.conftest import MEDIA
 
 runner = CliRunner()
@@ -72,9 +80,14 @@ def test_contact_sheet_orders_worst_then_best():
 
 
 def test_evaluate_tiny_model(tmp_path, tiny_run, media):
-    from puppet.dataset import load_extraction, split
-    from puppet.metrics import laplacian_variance, placement_shift, psnr, shift_images
-    from puppet.render import Renderer
+    from puppet.data.dataset import load_extraction, split
+    from puppet.measure.metrics import (
+        laplacian_variance,
+        placement_shift,
+        psnr,
+        shift_images,
+    )
+    from puppet.render.renderer import Renderer
     from puppet.tensors import to_tensor_images
 
     rep = evaluate(tiny_run, MEDIA / "drivers" / "smile_man_short.mp4", sheet=tmp_path / "sheet.png",

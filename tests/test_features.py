@@ -5,7 +5,12 @@ import torch
 
 from puppet.losses.contextual import contextual_loss, contextual_loss_layers
 from puppet.losses.features import FeatureSet, build_features, split_layers
-from puppet.losses.patches import colour_patches, parse_patch_layer, patch_features, rgb_to_lab
+from puppet.losses.patches import (
+    colour_patches,
+    parse_patch_layer,
+    patch_features,
+    rgb_to_lab,
+)
 
 
 def test_parse_patch_layer():

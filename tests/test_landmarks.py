@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from puppet.landmarks import N_LANDMARKS, CropBox, FaceMesh, OneEuroFilter, crop, to_crop
-from puppet.video import read_frames
+from puppet.data.video import read_frames
+from puppet.face.landmarks import (
+    N_LANDMARKS,
+    CropBox,
+    FaceMesh,
+    OneEuroFilter,
+    crop,
+    to_crop,
+)
 from tests.conftest import MEDIA
 
 

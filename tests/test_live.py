@@ -8,10 +8,16 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
+from puppet.data.video import read_frames
 from puppet.errors import PuppetError
-from puppet.live import LatestFrame, LiveSession, camera_frames, file_frames, run_live
-from puppet.render import Renderer
-from puppet.video import read_frames
+from puppet.render.live import (
+    LatestFrame,
+    LiveSession,
+    camera_frames,
+    file_frames,
+    run_live,
+)
+from puppet.render.renderer import Renderer
 from tests.conftest import MEDIA, need_shared
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from puppet.metrics import placement_shift, psnr, shift_images, ssim
+from puppet.measure.metrics import placement_shift, psnr, shift_images, ssim
 
 
 def test_psnr_known_answer():
@@ -25,7 +25,7 @@ def test_ssim_identical_is_one_and_noise_lowers_it():
 
 
 def test_laplacian_variance_known_answers():
-    from puppet.metrics import laplacian_variance
+    from puppet.measure.metrics import laplacian_variance
 
     flat = torch.full((1, 3, 16, 16), 0.4)
     assert laplacian_variance(flat).item() == pytest.approx(0.0, abs=1e-10)
@@ -39,7 +39,7 @@ def test_laplacian_variance_known_answers():
 
 
 def test_laplacian_shape_and_values():
-    from puppet.metrics import laplacian
+    from puppet.measure.metrics import laplacian
 
     x = torch.zeros(2, 3, 6, 7)
     x[1, :, 2, 3] = 1.0  # a white dot: -4 on it, +1 on its four neighbours

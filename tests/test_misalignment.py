@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from puppet.misalignment import run_misalignment, strip, warp
+from puppet.paper.misalignment import run_misalignment, strip, warp
 
 
 def _img(size=32):

@@ -6,7 +6,7 @@ import torch
 from puppet.config import load_config
 from puppet.errors import PuppetError
 from puppet.losses.objective import Objective, TargetFeatureCache, feature_layers
-from puppet.losses.pixel import detail_loss, lowpass_l1_loss
+from puppet.losses.pixel import detail_loss
 from tests.conftest import ROOT
 
 
@@ -30,19 +30,6 @@ def test_objective_terms_and_warmup():
     assert terms["l1"] == pytest.approx(10 * (x - y).abs().mean().item(), rel=1e-5)
     total.backward()
     assert x.grad is not None
-
-
-def test_lowpass_l1_term_and_known_answer():
-    x = torch.zeros(1, 3, 8, 8)
-    y = torch.zeros(1, 3, 8, 8)
-    y[..., ::2, ::2] = 1.0  # a fine pattern whose 8x8 average is 0.25
-    assert lowpass_l1_loss(x, y, 8).item() == pytest.approx(0.25)
-    assert lowpass_l1_loss(x, y, 1).item() == pytest.approx(0.25)  # mean |x - y| too
-    cfg = load_config(overrides=["loss.l1_low_weight=4", "loss.l1_weight=0", "loss.cx_weight=0", "loss.detail_weight=0",
-                                 "loss.p_weight=0", "loss.l1_low_factor=8", "loss.warmup_weights={}",
-                                 "loss.parts_weight=0"]).loss
-    _, terms = Objective(cfg, None)(x, y, step=0)
-    assert terms == {"l1_low": pytest.approx(1.0)}
 
 
 def test_detail_term_in_the_warmup_and_after():

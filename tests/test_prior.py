@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from puppet.checkpoint import load_checkpoint
 from puppet.config import load_config
-from puppet.dataset import Extraction
+from puppet.data.checkpoint import load_checkpoint
+from puppet.data.dataset import Extraction
 from puppet.errors import PuppetError
-from puppet.prior import clip_weights, concat_clips, export_prior, pretrain
-from puppet.train import train
+from puppet.train.prior import clip_weights, concat_clips, export_prior, pretrain
+from puppet.train.target import train
 from tests.conftest import MEDIA, ROOT, need_shared
 
 
@@ -92,7 +92,7 @@ def test_prior_errors(tmp_path, media, tiny_run, monkeypatch):
 
 
 def test_a_prior_renders_no_one(tmp_path, media):
-    from puppet.render import Renderer
+    from puppet.render.renderer import Renderer
 
     clips = [need_shared(MEDIA / "drivers" / n) for n in ("smile_man_short.mp4", "mouth_man.mp4")]
     res = pretrain(clips, tmp_path / "prior", _cfg("train.steps=1"))

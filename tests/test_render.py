@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from puppet.checkpoint import load_checkpoint
-from puppet.landmarks import CropBox
-from puppet.meta import TargetMeta
-from puppet.render import Renderer
+from puppet.data.checkpoint import load_checkpoint
+from puppet.data.meta import TargetMeta
+from puppet.face.landmarks import CropBox
+from puppet.render.renderer import Renderer
 
 
 def test_meta_round_trip(tiny_run, media):

@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from puppet.retarget import STABLE, Retargeter, apply, fit_similarity, neutral_index
+from puppet.face.retarget import (
+    STABLE,
+    Retargeter,
+    apply,
+    fit_similarity,
+    neutral_index,
+)
 
 
 def _face(seed=0):
@@ -69,7 +75,7 @@ def test_neutral_index_picks_the_typical_frame():
 
 
 def test_pose_range_measures_target_motion_and_clamps_driver():
-    from puppet.retarget import pose_range
+    from puppet.face.retarget import pose_range
 
     base = _face(5)
     c = base[STABLE].mean(0)
@@ -87,7 +93,7 @@ def test_pose_range_measures_target_motion_and_clamps_driver():
 
 
 def test_expression_range_bounds_the_clip_offsets_with_margin():
-    from puppet.retarget import canonical_template, expression_range, normalise
+    from puppet.face.retarget import canonical_template, expression_range, normalise
 
     base = _face(7)
     mouth = np.zeros_like(base)

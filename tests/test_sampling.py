@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from puppet.config import Config
-from puppet.sampling import balance_weights, expression_features
-from puppet.trainer import Dist, draw_indices
+from puppet.data.sampling import balance_weights, expression_features
+from puppet.train.loop import Dist, draw_indices
 
 
 def _clip(n_common=95, n_rare=5):
@@ -74,7 +74,7 @@ def test_negative_balance_is_a_config_error():
 
 
 def test_long_clips_use_a_subset_of_centres_and_agree():
-    from puppet import sampling
+    from puppet.data import sampling
 
     rng = np.random.default_rng(1)
     f = np.concatenate([rng.normal(0, 0.01, (5700, 1)), rng.normal(0.3, 0.01, (300, 1))])

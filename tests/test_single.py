@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from puppet.checkpoint import load_checkpoint
 from puppet.config import load_config
+from puppet.data.checkpoint import load_checkpoint
 from puppet.errors import PuppetError
-from puppet.single import driver_edges, train_single_image
+from puppet.face.inputs import InputLayout
+from puppet.train.single import driver_edges, train_single_image
 from tests.conftest import MEDIA, ROOT, need_shared
 
 
@@ -18,7 +19,7 @@ def _cfg(*extra):
 
 
 def test_single_image_training_and_animation(tmp_path, media):
-    from puppet.animate import animate
+    from puppet.render.animate import animate
 
     image = need_shared(MEDIA / "images" / "einstein.jpg")
     driver = need_shared(MEDIA / "drivers" / "smile_man_short.mp4")
@@ -34,18 +35,18 @@ def test_single_image_training_and_animation(tmp_path, media):
 
 
 def test_training_edges_equal_what_the_renderer_draws(tmp_path, media):
-    from puppet.animate import prepare_driver
-    from puppet.render import Renderer
-    from puppet.video import probe
+    from puppet.data.video import probe
+    from puppet.render.animate import prepare_driver
+    from puppet.render.renderer import Renderer
 
     image = need_shared(MEDIA / "images" / "einstein.jpg")
     driver = need_shared(MEDIA / "drivers" / "smile_man_short.mp4")
-    cfg = _cfg("train.steps=1", "model.reference=false")
-    # a portrait run switches model.reference off (no clip to warp), so the two configs train alike
-    train_single_image(image, driver, tmp_path / "run", _cfg("train.steps=1", "model.reference=true"))
+    cfg = _cfg("train.steps=1")
+    # a portrait run switches the parts term off (no clip landmarks to mask), as the saved config says
+    train_single_image(image, driver, tmp_path / "run", cfg)
     st = load_checkpoint(tmp_path / "run")
-    assert st["config"]["model"]["reference"] is False
-    trained_on = driver_edges(driver, st["meta"]["neutral_landmarks"].numpy(), cfg)
+    assert st["config"]["loss"]["parts_weight"] == 0.0
+    trained_on = driver_edges(driver, st["meta"]["neutral_landmarks"].numpy(), cfg, InputLayout())
     renderer = Renderer(st, device="cpu")
     filled, _ = prepare_driver(renderer.driver, driver, cfg.data.max_frames)
     fps = probe(driver, audio=False).fps

@@ -5,7 +5,7 @@ import pytest
 from typer.testing import CliRunner
 
 from puppet.cli import app
-from puppet.stylize import stylize
+from puppet.paper.stylize import stylize
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from puppet.cli import app
 from puppet.config import load_config
 from puppet.errors import PuppetError
-from puppet.transfer import apply_transfer, load_folder, train_transfer
+from puppet.paper.transfer import apply_transfer, load_folder, train_transfer
 from puppet.utils import write_image
 from tests.conftest import ROOT
 
@@ -72,16 +72,27 @@ def test_cli(tmp_path):
 
 
 def test_transfer_model_is_not_a_puppet(tmp_path, media):
-    from puppet.animate import animate
-
+    from puppet.data.checkpoint import load_checkpoint
+    from puppet.render.animate import animate
     from tests.conftest import MEDIA
-
-    from puppet.checkpoint import load_checkpoint
 
     a, b = _folder(tmp_path / "a", 0), _folder(tmp_path / "b", 1)
     cfg = _cfg(steps=1)
-    cfg.model.reference = True  # no target clip to warp: switched off, as the saved config says
     train_transfer(a, b, tmp_path / "run", cfg)
-    assert load_checkpoint(tmp_path / "run")["config"]["model"]["reference"] is False
+    assert load_checkpoint(tmp_path / "run")["config"]["loss"]["parts_weight"] == 0.0  # no clip landmarks
     with pytest.raises(PuppetError, match="domain-transfer model"):
         animate(MEDIA / "drivers" / "smile_man_short.mp4", tmp_path / "run", tmp_path / "o.mp4")
+
+
+def test_ctrl_c_in_train_transfer_saves_and_prints_the_resume_command(tmp_path):
+    from puppet.data.checkpoint import load_checkpoint
+    from tests.conftest import interrupt_after_checkpoint
+
+    a, b = _folder(tmp_path / "a", 0), _folder(tmp_path / "b", 1)
+    run = tmp_path / "run"
+    code, out, err = interrupt_after_checkpoint(
+        ["train-transfer", "--source", a, "--target", b, "--out", run, "--size", 32, "--steps", 100000,
+         "--set", "train.vgg_weights=random", "--set", "train.ckpt_every=2", "--set", "model.widths=[8, 8, 8]"], run)
+    assert code == 130, out + err
+    assert "Traceback" not in err and f"puppet train-transfer --source {a} --target {b} --out {run} --resume" in err
+    assert 0 < load_checkpoint(run)["step"] < 100000

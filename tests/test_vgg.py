@@ -14,7 +14,7 @@ from tests.conftest import VGG16_HED
     ("vgg19", "relu5_4", 35), ("vgg16", "pool5", 30), ("vgg19", "pool5", 36),
 ])
 def test_layer_index_matches_torchvision(arch, name, index):
-    # DESIGN.md: conv3_2/conv4_2/conv5_2 at 12/19/26 (VGG16) and 12/21/30 (VGG19), ReLUs at +1.
+    # The layer indices in torchvision: conv3_2/conv4_2/conv5_2 at 12/19/26 (VGG16) and 12/21/30 (VGG19), ReLUs at +1.
     assert layer_index(arch, name) == index
 
 

@@ -4,8 +4,8 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
+from puppet.data.video import VideoWriter, probe, read_frames
 from puppet.errors import PuppetError
-from puppet.video import VideoWriter, probe, read_frames
 from tests.conftest import MEDIA, add_sine_audio, make_video, need_shared
 
 

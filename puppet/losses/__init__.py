@@ -14,15 +14,19 @@ from puppet.losses.contextual import (
     contextual_similarity_reference,
     sample_positions,
 )
-from puppet.losses.perceptual import GramLoss, PerceptualLoss, gram_loss, gram_matrix, perceptual_loss
+from puppet.losses.perceptual import (
+    GramLoss,
+    PerceptualLoss,
+    gram_loss,
+    gram_matrix,
+    perceptual_loss,
+)
 from puppet.losses.pixel import (
     DetailLoss,
     L1Loss,
-    L2Loss,
     MaskedL1Loss,
     detail_loss,
     l1_loss,
-    l2_loss,
     masked_l1_loss,
 )
 
@@ -30,5 +34,5 @@ __all__ = [
     "ContextualLoss", "VGGContextualLoss", "contextual_loss", "contextual_loss_layers",
     "contextual_loss_reference", "contextual_similarity", "contextual_similarity_reference",
     "sample_positions", "GramLoss", "PerceptualLoss", "gram_loss", "gram_matrix", "perceptual_loss",
-    "DetailLoss", "L1Loss", "L2Loss", "MaskedL1Loss", "detail_loss", "l1_loss", "l2_loss", "masked_l1_loss",
+    "DetailLoss", "L1Loss", "MaskedL1Loss", "detail_loss", "l1_loss", "masked_l1_loss",
 ]

@@ -13,8 +13,12 @@ from torch import nn
 from puppet.config import LossConfig
 from puppet.errors import PuppetError
 from puppet.losses.contextual import contextual_loss_layers
-from puppet.losses.perceptual import gram_loss, perceptual_loss
-from puppet.losses.pixel import detail_loss, l1_loss, l2_loss, lowpass_l1_loss, masked_l1_loss
+from puppet.losses.perceptual import perceptual_loss
+from puppet.losses.pixel import (
+    detail_loss,
+    l1_loss,
+    masked_l1_loss,
+)
 
 Features = dict[str, torch.Tensor]
 
@@ -22,8 +26,7 @@ Features = dict[str, torch.Tensor]
 def feature_layers(cfg: LossConfig) -> list[str]:
     """Every feature layer (VGG or colour patches) that a term with non-zero weight needs."""
     layers: dict[str, None] = {}
-    for w, ls in ((cfg.cx_weight, cfg.cx_layers), (cfg.cxs_weight, cfg.cxs_layers),
-                  (cfg.p_weight, cfg.p_layers), (cfg.gram_weight, cfg.gram_layers)):
+    for w, ls in ((cfg.cx_weight, cfg.cx_layers), (cfg.cxs_weight, cfg.cxs_layers), (cfg.p_weight, cfg.p_layers)):
         if w > 0:
             layers.update(dict.fromkeys(k for k, v in ls.items() if v != 0))
     return list(layers)
@@ -31,9 +34,8 @@ def feature_layers(cfg: LossConfig) -> list[str]:
 
 def main_weights(cfg: LossConfig) -> dict[str, float]:
     """Weight of each scalar term after the warm-up, by term name."""
-    return {"l1": cfg.l1_weight, "parts": cfg.parts_weight, "l2": cfg.l2_weight, "l1_low": cfg.l1_low_weight,
-            "detail": cfg.detail_weight, "p": cfg.p_weight, "gram": cfg.gram_weight, "cx": cfg.cx_weight,
-            "cx_s": cfg.cxs_weight}
+    return {"l1": cfg.l1_weight, "parts": cfg.parts_weight, "detail": cfg.detail_weight, "p": cfg.p_weight,
+            "cx": cfg.cx_weight, "cx_s": cfg.cxs_weight}
 
 
 def term_used(cfg: LossConfig, term: str) -> bool:
@@ -119,13 +121,9 @@ class Objective(nn.Module):
                                   "(puppet training from a video); set loss.parts_weight=0 and leave it out "
                                   "of loss.warmup_weights")
             terms["parts"] = w["parts"] * masked_l1_loss(out.float(), target.float(), mask)
-        if w["l2"] > 0:
-            terms["l2"] = w["l2"] * l2_loss(out.float(), target.float())
-        if w["l1_low"] > 0:
-            terms["l1_low"] = w["l1_low"] * lowpass_l1_loss(out.float(), target.float(), c.l1_low_factor)
         if w["detail"] > 0:
             terms["detail"] = w["detail"] * detail_loss(out.float(), target.float(), c.detail_window)
-        if any(w[k] > 0 for k in ("cx", "cx_s", "p", "gram")):
+        if any(w[k] > 0 for k in ("cx", "cx_s", "p")):
             fx = self.features(out)
             fy = self.target_features(target, target_keys)
             if w["cx"] > 0:
@@ -139,8 +137,6 @@ class Objective(nn.Module):
                                                                    c.cx_sample, generator)
             if w["p"] > 0:
                 terms["p"] = w["p"] * perceptual_loss(fx, fy, c.p_layers)
-            if w["gram"] > 0:
-                terms["gram"] = w["gram"] * gram_loss(fx, fy, c.gram_layers)
         if not terms:
             raise PuppetError("every loss weight is 0: nothing to train")
         total = sum(terms.values())

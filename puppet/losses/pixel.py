@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from puppet.metrics import laplacian
+from puppet.measure.metrics import laplacian
 
 
 def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -25,26 +25,10 @@ def masked_l1_loss(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torc
     return per_image.mean()
 
 
-def l2_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference; scalar >= 0."""
-    return (x - y).pow(2).mean()
-
-
-def lowpass_l1_loss(x: torch.Tensor, y: torch.Tensor, factor: int = 8) -> torch.Tensor:
-    """L1 between the images average-pooled by ``factor``: anchors colour and layout, not detail.
-
-    Misalignments of a few pixels hardly change an 8x-pooled image, so this
-    term does not ask for the blur that full-resolution L1 does. Scalar >= 0.
-    """
-    if factor > 1:
-        x, y = F.avg_pool2d(x, factor), F.avg_pool2d(y, factor)
-    return (x - y).abs().mean()
-
-
 def detail_loss(x: torch.Tensor, y: torch.Tensor, window: int = 8, eps: float = 1e-6) -> torch.Tensor:
     """L1 between the local amounts of fine detail of two images; scalar >= 0.
 
-    The detail of a pixel is the luma Laplacian (:func:`puppet.metrics.laplacian`); its RMS over
+    The detail of a pixel is the luma Laplacian (:func:`puppet.measure.metrics.laplacian`); its RMS over
     ``window`` x ``window`` tiles is compared. Where the real frame has hair strands or a glasses
     rim a few pixels from where the generated one has them, pixel L1 asks for blur (the mean of
     the possible positions); this term asks for as much detail in the tile as the real one has,
@@ -64,11 +48,6 @@ class L1Loss(nn.Module):
 class MaskedL1Loss(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return masked_l1_loss(x, y, mask)
-
-
-class L2Loss(nn.Module):
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return l2_loss(x, y)
 
 
 class DetailLoss(nn.Module):

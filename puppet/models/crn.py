@@ -44,9 +44,8 @@ class CRN(nn.Module):
             straight into the image; without them the finest modules refine upsampled features
             (and take the dense channels).
         dense_channels: trailing input channels that every module takes, the finest ones too:
-            inputs too smooth to be copied into the image as lines (the distance ramps, see
-            puppet.edges.distance_ramps) or meant to be copied (the target's neutral frame warped
-            to the landmarks, see puppet.warp: its texture is what the finest modules should use).
+            inputs too smooth to be copied into the image as lines (the distance ramps and the mouth's
+            opening, see puppet.face.inputs).
     """
 
     def __init__(self, in_channels: int = 6, size: int = 128,

@@ -1,0 +1,208 @@
+"""Target extraction (video -> cropped frames, landmarks, edge maps) and its cache.
+
+``extract`` reads the video twice (landmarks first, then crops), so memory
+stays at one frame plus the outputs. The result is a folder::
+
+    manifest.json   source, fps, settings, crop box(es), kept and skipped frames
+    frames.npy      (K, S, S, 3) uint8 RGB crops
+    landmarks.npy   (K, 478, 2) float32, crop pixels (smoothed)
+    edges.npy       (K, 6, S, S) uint8 edge maps
+    preview.png     a few (edge map | frame) pairs, to check the crop at a glance
+
+A later ``extract``/``train`` with the same video (path, size, mtime) and
+settings reuses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from puppet.config import DataConfig
+from puppet.data.video import probe, read_frames
+from puppet.errors import PuppetError
+from puppet.face.edges import draw_edges, edges_to_rgb
+from puppet.face.landmarks import (
+    FaceMesh,
+    OneEuroFilter,
+    crop,
+    fixed_crop_box,
+    smooth_crop_boxes,
+    to_crop,
+)
+from puppet.utils import atomic_path, tile, write_image
+
+log = logging.getLogger("puppet")
+EXTRACT_VERSION = 1
+Progress = Callable[[int, int, str], None]  # (done, total, stage)
+
+
+# The target track's One Euro filter at rest, Hz: a lower cutoff (a steadier track) was tried and
+# gave no better puppet (docs/experiments.md). Recorded in the manifest, as extractions made with
+# another value are not reused.
+TRACK_MIN_CUTOFF = 3.0
+
+@dataclass
+class Extraction:
+    manifest: dict
+    frames: np.ndarray  # (K, S, S, 3) uint8
+    landmarks: np.ndarray  # (K, 478, 2) float32 crop pixels
+    edges: np.ndarray  # (K, 6, S, S) uint8
+
+    @property
+    def size(self) -> int:
+        return int(self.manifest["settings"]["size"])
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _settings(cfg: DataConfig) -> dict:
+    return {"size": cfg.size, "crop_scale": cfg.crop_scale, "crop_mode": cfg.crop_mode,
+            "max_frames": cfg.max_frames, "smooth_min_cutoff": TRACK_MIN_CUTOFF,
+            "smooth_beta": cfg.smooth_beta, "line_width": cfg.line_width}
+
+
+def _concrete(cfg: DataConfig) -> DataConfig:
+    """crop_mode auto is resolved by puppet train (puppet.train.target), which extracts each crop itself;
+    anything else that extracts a clip (a prior's clips, a single-image driver, puppet extract) gets
+    the fixed crop."""
+    return dataclasses.replace(cfg, crop_mode="fixed") if cfg.crop_mode == "auto" else cfg
+
+
+def _source_key(video: Path) -> dict:
+    st = video.stat()
+    return {"path": str(video.resolve()), "bytes": st.st_size, "mtime": int(st.st_mtime)}
+
+
+def is_cached(video: Path, out_dir: Path, cfg: DataConfig) -> bool:
+    m = out_dir / "manifest.json"
+    if not m.is_file():
+        return False
+    try:
+        man = json.loads(m.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (man.get("version") == EXTRACT_VERSION and man.get("source") == _source_key(video)
+            and man.get("settings") == _settings(_concrete(cfg))
+            and all((out_dir / f).is_file() for f in ("frames.npy", "landmarks.npy", "edges.npy")))
+
+
+def smooth_track(landmarks: list[np.ndarray], fps: float, min_cutoff: float, beta: float) -> list[np.ndarray]:
+    """One Euro filter over a landmark track; positions are scaled by the face size so beta is unitless."""
+    if not landmarks:
+        return []
+    scale = float(np.median([np.ptp(lm, axis=0).max() for lm in landmarks]))
+    f = OneEuroFilter(min_cutoff, beta)
+    return [f(lm / scale, i / fps) * scale for i, lm in enumerate(landmarks)]
+
+
+def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: Progress | None = None,
+            force: bool = False, detector=None) -> Extraction:
+    """Extract (or reuse) a target video's training data into ``out_dir``.
+
+    ``detector``: anything with ``detect(rgb) -> (478, 2) | None`` used as a context
+    manager, e.g. :class:`puppet.face.landmarks.ReplayedLandmarks`; default a MediaPipe
+    :class:`FaceMesh` in video mode.
+    """
+    video = Path(video)
+    out_dir = Path(out_dir)
+    cfg = _concrete(cfg)
+    info = probe(video, audio=False)
+    if not force and is_cached(video, out_dir, cfg):
+        log.info("reusing extraction in %s", out_dir)
+        return load_extraction(out_dir)
+    total = min(info.frame_count, cfg.max_frames) if cfg.max_frames else info.frame_count
+    kept, lms, skipped = [], [], []
+    with detector if detector is not None else FaceMesh(video=True) as mesh:
+        for i, frame in enumerate(read_frames(video, cfg.max_frames, info)):
+            lm = mesh.detect(frame)
+            if lm is None:
+                skipped.append({"frame": i, "reason": "no face found"})
+            else:
+                kept.append(i)
+                lms.append(lm)
+            if progress:
+                progress(i + 1, max(total, i + 1), "landmarks")
+    n_read = len(kept) + len(skipped)
+    if n_read == 0:
+        raise PuppetError(f"{video}: no frame could be decoded")
+    if not kept:
+        raise PuppetError(f"{video}: no face found in any of its {n_read} frames")
+    lms = smooth_track(lms, info.fps, TRACK_MIN_CUTOFF, cfg.smooth_beta)
+    if cfg.crop_mode == "fixed":
+        boxes = [fixed_crop_box(lms, cfg.crop_scale)] * len(kept)
+    else:
+        boxes = smooth_crop_boxes(lms, cfg.crop_scale)
+    s = cfg.size
+    frames = np.empty((len(kept), s, s, 3), dtype=np.uint8)
+    crop_lms = np.empty((len(kept), len(lms[0]), 2), dtype=np.float32)
+    edges = np.empty((len(kept), 6, s, s), dtype=np.uint8)
+    pos = {f: k for k, f in enumerate(kept)}
+    for i, frame in enumerate(read_frames(video, n_read, info)):
+        k = pos.get(i)
+        if k is not None:
+            frames[k] = crop(frame, boxes[k], s)
+            crop_lms[k] = to_crop(lms[k], boxes[k], s)
+            edges[k] = draw_edges(crop_lms[k], s, cfg.line_width)
+        if progress:
+            progress(i + 1, n_read, "crops")
+    manifest = {
+        "version": EXTRACT_VERSION, "source": _source_key(video), "fps": info.fps,
+        "source_size": [info.width, info.height], "frames_read": n_read, "frames_kept": len(kept),
+        "kept": kept, "skipped": skipped, "settings": _settings(cfg),
+        "crop_boxes": [boxes[0].to_list()] if cfg.crop_mode == "fixed" else [b.to_list() for b in boxes],
+        "landmarks_source": "mediapipe face_mesh refine_landmarks=True (478 points)",
+    }
+    _write(out_dir, manifest, frames, crop_lms, edges)
+    if skipped:
+        log.warning("%s: %d of %d frames had no face and were skipped", video, len(skipped), n_read)
+    return Extraction(manifest, frames, crop_lms, edges)
+
+
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, arr)
+
+
+def _write(out_dir: Path, manifest: dict, frames, lms, edges) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The manifest goes last: a folder without one (or with an old one) is never reused.
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    _save_npy(out_dir / "frames.npy", frames)
+    _save_npy(out_dir / "landmarks.npy", lms)
+    _save_npy(out_dir / "edges.npy", edges)
+    write_image(out_dir / "preview.png", preview(frames, edges))
+    with atomic_path(out_dir / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1))
+
+
+def preview(frames: np.ndarray, edges: np.ndarray, n: int = 4) -> np.ndarray:
+    """Up to n (edge map | frame) pairs stacked vertically, RGB uint8."""
+    idx = np.linspace(0, len(frames) - 1, min(n, len(frames))).round().astype(int)
+    return tile([[edges_to_rgb(edges[i]), frames[i]] for i in idx])
+
+
+def load_extraction(out_dir: str | Path) -> Extraction:
+    d = Path(out_dir)
+    try:
+        manifest = json.loads((d / "manifest.json").read_text())
+        return Extraction(manifest, np.load(d / "frames.npy"), np.load(d / "landmarks.npy"),
+                          np.load(d / "edges.npy"))
+    except (OSError, ValueError) as e:
+        raise PuppetError(f"{d}: not a complete extraction ({e})") from None
+
+
+def split(n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): the last ``val_fraction`` of the clip is held out (at least 1 frame if any)."""
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0:
+        n_val = max(1, min(n_val, n - 1))
+    return np.arange(n - n_val), np.arange(n - n_val, n)
