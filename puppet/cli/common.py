@@ -35,7 +35,7 @@ MapOpt = Annotated[bool, typer.Option("--map-expression/--no-map-expression",
 
 
 def render_options(smooth: float, neutral: Optional[int], expression: float, pose: float,
-                    limit_expression: bool, map_expression: bool):
+                   limit_expression: bool, map_expression: bool):
     from puppet.face.drive import RenderOptions
 
     return RenderOptions(smooth=smooth, expression_scale=expression, pose_scale=pose,
@@ -52,7 +52,6 @@ bench_app = typer.Typer(help="Measure speed and memory (table + JSON).", no_args
 demo_app = typer.Typer(help="Small self-contained demonstrations.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(demo_app, name="demo")
-
 
 
 def console(stderr: bool = False):

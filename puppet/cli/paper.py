@@ -55,7 +55,6 @@ def stylize(
     console().print(f"wrote {out} and {strip} (loss {history[0]:.3f} -> {history[-1]:.3f})")
 
 
-
 @app.command("train-transfer")
 @handle_errors
 def train_transfer_cmd(
@@ -72,7 +71,6 @@ def train_transfer_cmd(
     """Unpaired domain transfer: train a CRN from images of A to the look of B (L_CX^t + L_CX^s)."""
     from puppet.config import load_config
     from puppet.paper.transfer import train_transfer
-
 
     extra = {"data": {"size": size}, "train": {"steps": steps}}
     if minutes is not None:
@@ -149,4 +147,3 @@ def demo_misalignment_cmd(
     console().print(f"wrote {out}")
     if json_path is not None:
         write_json(json_path, res.scores)
-

@@ -43,10 +43,11 @@ EXTRACT_VERSION = 1
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 
 
-# The target track's One Euro filter at rest, Hz: a lower cutoff (a steadier track) was tried and
-# gave no better puppet (docs/experiments.md). Recorded in the manifest, as extractions made with
-# another value are not reused.
+# The target track's One Euro filter at rest, Hz. A less filtered track (30 Hz, or none) brings the
+# edge maps nearer to each frame's detection but gave a worse landmark score and mouth
+# (docs/experiments.md, "The mouth's opening"). Recorded in the manifest, as before.
 TRACK_MIN_CUTOFF = 3.0
+
 
 @dataclass
 class Extraction:
