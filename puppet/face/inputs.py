@@ -58,6 +58,12 @@ class InputLayout:
     def from_dict(cls, d: dict[str, Any]) -> "InputLayout":
         return cls(**d)
 
+    @classmethod
+    def for_run(cls, state: dict[str, Any] | None) -> "InputLayout":
+        """The layout a training run uses: its checkpoint's when it resumes (``state``, a loaded
+        checkpoint), today's when it starts afresh (None)."""
+        return cls.from_dict(state["layout"]) if state else cls()
+
 
 def model_input(edges: np.ndarray, landmarks: np.ndarray, layout: InputLayout) -> np.ndarray:
     """Edge map (6, S, S) uint8 of ``landmarks`` (478, 2) in crop pixels -> the generator's input

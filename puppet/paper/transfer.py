@@ -69,7 +69,7 @@ def train_transfer(source: str | Path, target: str | Path, run_dir: str | Path, 
         write_samples(run_dir, at_step, tile([[a, o] for a, o in zip(a_imgs[: len(g)], g)]), {"step": at_step, **terms})
         return {}
 
-    layout = InputLayout.from_dict(state["layout"]) if state else InputLayout()  # a resumed run keeps its own
+    layout = InputLayout.for_run(state)
     task = Task("transfer", len(a_imgs) * len(b_imgs), batch, evaluate, meta, in_channels=3, layout=layout)
     return optimise(run_dir, cfg, device, task, state, on_step)
 

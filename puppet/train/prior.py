@@ -78,7 +78,7 @@ def pretrain(clips: list[str | Path], run_dir: str | Path, cfg: Config, resume: 
         raise PuppetError("puppet pretrain runs in one process; start it without torchrun")
     dist = Dist()
     state = open_run(run_dir, cfg, resume)
-    layout = InputLayout.from_dict(state["layout"]) if state else InputLayout()
+    layout = InputLayout.for_run(state)
     datas, train_parts, val_parts, inputs, weights = [], [], [], [], []
     offset = 0
     for i, c in enumerate(clips):

@@ -78,7 +78,7 @@ def train_single_image(image: str | Path, driver: str | Path, run_dir: str | Pat
     portrait, p_lm, box = portrait_crop(rgb, size, cfg.data.crop_scale, image)  # inputs checked: now the folder
     state = open_run(run_dir, cfg, resume)
     data = extract(driver, run_dir / "driver", cfg.data, progress=on_extract)  # driver crops, for L_CX^s
-    layout = InputLayout.from_dict(state["layout"]) if state else InputLayout()
+    layout = InputLayout.for_run(state)
     edges = driver_edges(driver, p_lm, cfg, layout, on_extract)[data.manifest["kept"]]
     device = pick_device(cfg.train.device)
     meta = state["meta"] if state else TargetMeta(

@@ -98,7 +98,7 @@ def _train(target: Path, run_dir: Path, cfg: Config, resume: bool, on_step, on_e
     weights = None
     if cfg.train.balance > 0:
         weights = balance_weights(expression_features(data.landmarks[train_idx]), cfg.train.balance)
-    layout = InputLayout.from_dict(state["layout"]) if state else InputLayout()
+    layout = InputLayout.for_run(state)
     inputs = model_inputs(data.edges, data.landmarks, layout)
     task = frames_task("puppet", run_dir, cfg, device, data, inputs, train_idx, val_idx, meta, weights, layout)
     try:
