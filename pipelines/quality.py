@@ -7,13 +7,16 @@ For each target video (default: every clip in <shared>/targets), through the pub
    wall-clock budget (--minutes, default 10);
 2. ``puppet eval`` with each driver (default: talking_man, smile_man_short): held-out PSNR,
    SSIM, sharpness, landmark error, mouth/eye correlation with the driver, jitter
-   (also per unit of landmark motion in the still stretches);
+   (also per unit of landmark motion in the still stretches), and the driven likeness: identity
+   distances, kernel distances and the novelty of the driven input;
 3. ``puppet animate --side-by-side`` with each driver, for the sheet.
 
-It prints one table (a row per target and driver), then the held-out landmark error by face part,
+It prints one table (a row per target and driver), a second with the driven likeness, then the
+held-out landmark error by face part,
 generated / real frames (a row per target), and writes, under --out,
 ``summary.json`` and ``<target>_sheet.png``: the held-out frames (worst row and best row,
-generated over real, from ``puppet eval``), then for each driver four moments of
+generated over real, from ``puppet eval``), then for each driver its four hardest moments (the
+driven frames whose input is furthest from every training frame) of
 driver | edge map | puppet, two to a row; ``<target>_generated.png`` holds the generated frames
 alone (the moments without the driver). A run with a checkpoint is reused (delete it to retrain).
 
@@ -44,6 +47,20 @@ COLUMNS = [("self_reenactment", "psnr", "PSNR dB", "{:.2f}"), ("self_reenactment
            ("cross_reenactment", "identity_shape_distance_driver", "shape drv", "{:.3f}"),
            ("stability", "jitter_ratio", "jitter/real", "{:.2f}"),
            ("stability", "jitter_ratio_per_motion", "per motion", "{:.2f}")]
+# Driven likeness (puppet eval, "Driven likeness"): identity distances from the target's real frames,
+# kernel distances to them, and how far the driven input is from what training saw.
+DRIVEN_COLUMNS = [("self_reenactment", "identity_real", "id real", "{:.2f}"),
+                  ("self_reenactment", "identity_real_p90", "id real p90", "{:.2f}"),
+                  ("self_reenactment", "identity_generated", "id held-out", "{:.2f}"),
+                  ("cross_reenactment", "identity_driven", "id driven", "{:.2f}"),
+                  ("cross_reenactment", "identity_driven_p90", "id driven p90", "{:.2f}"),
+                  ("cross_reenactment", "identity_driver", "id driver", "{:.2f}"),
+                  ("self_reenactment", "kid_generated", "KID held-out", "{:.1f}"),
+                  ("cross_reenactment", "kid_driven", "KID driven", "{:.1f}"),
+                  ("cross_reenactment", "kid_driven_over_held_out", "KID ratio", "{:.2f}"),
+                  ("self_reenactment", "novelty_median", "novelty held-out", "{:.3f}"),
+                  ("cross_reenactment", "novelty_median", "novelty driven", "{:.3f}"),
+                  ("cross_reenactment", "novelty_max", "novelty max", "{:.3f}")]
 
 
 def run(cmd: list[str], quiet: bool = False) -> None:
@@ -54,13 +71,16 @@ def run(cmd: list[str], quiet: bool = False) -> None:
 PANEL = 192  # side of each panel of the side-by-side videos
 
 
-def moments(video: Path, n_moments: int = 4) -> list[np.ndarray]:
-    """``n_moments`` evenly spaced frames (10 % to 90 %) of a video."""
+def moments(video: Path, frames: list[int] | None = None, n_moments: int = 4) -> list[np.ndarray]:
+    """The given ``frames`` of a video (``puppet eval``'s hardest driven frames: where the driven input
+    is furthest from every training frame), or ``n_moments`` evenly spaced ones (10 % to 90 %)."""
     from puppet.data.video import probe, read_frames
 
-    n = probe(video, audio=False).frame_count
-    want = set(np.linspace(n * 0.1, n * 0.9, n_moments).round().astype(int).tolist())
-    return [f for i, f in enumerate(read_frames(video)) if i in want]
+    if frames is None:
+        n = probe(video, audio=False).frame_count
+        frames = np.linspace(n * 0.1, n * 0.9, n_moments).round().astype(int).tolist()
+    want = set(frames)
+    return [f for i, f in enumerate(read_frames(video, max(want) + 1)) if i in want]
 
 
 def rows_of(images: list[np.ndarray], columns: int, width: int) -> list[np.ndarray]:
@@ -74,29 +94,33 @@ def rows_of(images: list[np.ndarray], columns: int, width: int) -> list[np.ndarr
     return [np.concatenate(scaled[i:i + columns], axis=1) for i in range(0, len(scaled), columns)]
 
 
-def sheets(eval_sheet: Path, videos: list[Path], size: int) -> tuple[np.ndarray, np.ndarray]:
+def sheets(eval_sheet: Path, videos: list[Path], size: int,
+           picks: list[list[int] | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(sheet with real frames, generated-only sheet) for one target; ``size``: the model's output side.
 
     Both are as wide as ``puppet eval``'s sheet (four held-out frames): each driver's four moments
     (driver | edge map | puppet; the generated-only sheet leaves the driver out) go two to a row,
-    scaled to that width.
+    scaled to that width. ``picks``: per video, the frames to show (default: evenly spaced).
     """
     from puppet.utils import read_image, tile
 
     top = read_image(eval_sheet)  # rows of (generated over real) pairs: worst row, best row
     width = top.shape[1]
-    frames = [moments(v) for v in videos]
+    frames = [moments(v, pick) for v, pick in zip(videos, picks or [None] * len(videos))]
     full = tile([[top]] + [[row] for fs in frames for row in rows_of(fs, 2, width)])
     generated = [top[0:size], top[2 * size:3 * size]]  # the generated halves of both rows
     drive = rows_of([f[:, PANEL:] for f in frames[0]], 2, width)  # edge map | puppet
     return full, tile([[g] for g in generated + drive])
 
 
-def write_sheets(out: Path, name: str, model: Path, videos: list[Path]) -> None:
+def write_sheets(out: Path, name: str, model: Path, videos: list[Path], reports: list[Path]) -> None:
+    """The sheets of one target, each driver's moments the hardest driven frames its eval report names."""
     from puppet.utils import write_image
 
     size = json.loads((model / "data" / "manifest.json").read_text())["settings"]["size"]
-    full, generated = sheets(model / "eval_sheet.png", videos, size)
+    picks = [json.loads(r.read_text()).get("cross_reenactment", {}).get("hardest_frames") if r.is_file() else None
+             for r in reports]
+    full, generated = sheets(model / "eval_sheet.png", videos, size, picks)
     write_image(out / f"{name}_sheet.png", full)
     write_image(out / f"{name}_generated.png", generated)
 
@@ -159,8 +183,9 @@ def main() -> int:
         name = target.stem
         model = args.out / name
         videos = [args.out / f"{name}_{driver.stem}.mp4" for driver in drivers]
+        reports = [args.out / f"{name}_{driver.stem}_eval.json" for driver in drivers]
         if args.sheets_only:
-            write_sheets(args.out, name, model, videos)
+            write_sheets(args.out, name, model, videos, reports)
             continue
         if not (model / "checkpoint.pt").is_file():
             cmd = [puppet, "train", "--target", str(target), "--out", str(model), "--minutes", str(args.minutes)]
@@ -169,9 +194,8 @@ def main() -> int:
                 cmd += ["--set", s]
             run(cmd)
         metrics = [json.loads(x) for x in (model / "metrics.jsonl").read_text().splitlines()]
-        for driver, video in zip(drivers, videos):
+        for driver, video, report in zip(drivers, videos, reports):
             key = f"{name} / {driver.stem}"
-            report = args.out / f"{name}_{driver.stem}_eval.json"
             run([puppet, "eval", "--model", str(model), "--driver", str(driver), "--json", str(report)], quiet=True)
             rep = json.loads(report.read_text())
             st = rep.get("stability", {})
@@ -185,7 +209,7 @@ def main() -> int:
             summary[key] = rep
             run([puppet, "animate", "--model", str(model), "--driver", str(driver), "--out", str(video),
                  "--side-by-side", "--no-audio", "--size", str(PANEL)], quiet=True)
-        write_sheets(args.out, name, model, videos)
+        write_sheets(args.out, name, model, videos, reports)
     if args.sheets_only:
         print(f"sheets rebuilt in {args.out}")
         return 0
@@ -196,6 +220,12 @@ def main() -> int:
         lines.append([key, str(rep["steps"])] + ["-" if v is None else fmt.format(v)
                                                  for v, (_, _, _, fmt) in zip(vals, COLUMNS)])
     print_table(["target / driver", "steps"] + [c[2] for c in COLUMNS], lines)
+    print("\ndriven likeness: identity (face descriptor distance from the target's real frames), kernel "
+          "distance to them, novelty of the input (eye distances from the nearest training frame)")
+    print_table(["target / driver"] + [c[2] for c in DRIVEN_COLUMNS], [
+        [key] + ["-" if v is None else fmt.format(v) for v, fmt in
+                 ((rep.get(part, {}).get(k), fmt) for part, k, _, fmt in DRIVEN_COLUMNS)]
+        for key, rep in summary.items()])
     print_parts_table(summary)
     print(f"sheets and summary.json in {args.out}")
     return 0

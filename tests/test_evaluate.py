@@ -128,7 +128,17 @@ def test_evaluate_tiny_model(tmp_path, tiny_run, media):
     if s["no_face_in_output"] < s["frames"]:  # the tiny model's output may hold no face at all
         assert sum(len(parts[k]) * v for k, v in s["landmark_error_parts_iod"].items()) / 478 == pytest.approx(
             s["landmark_error_iod"], rel=1e-5)
-    assert rep.cross_reenactment["frames"] == 10
+    c = rep.cross_reenactment
+    assert c["frames"] == 10
+    # Driven likeness. The real held-out frames are the target (near its mean descriptor); the driver is
+    # someone else; the tiny model's 32^2 blur is no one.
+    assert s["identity_real"] < 0.45 < c["identity_driver"]
+    assert s["identity_real_p90"] >= s["identity_real"]
+    assert {"identity_generated", "identity_driven", "kid_generated", "kid_real", "kid_driven"} <= set(s) | set(c)
+    assert s["kid_real"] < s["kid_generated"]  # real held-out frames are nearer the real training frames
+    assert c["kid_driven_over_held_out"] == pytest.approx(c["kid_driven"] / max(s["kid_generated"], 1e-6))
+    assert 0 <= c["novelty_median"] <= c["novelty_p90"] <= c["novelty_max"] and s["novelty_median"] >= 0
+    assert 1 <= len(c["hardest_frames"]) <= 4 and all(0 <= i < 10 for i in c["hardest_frames"])
     st = rep.stability
     assert {"jitter_output", "jitter_real_target", "motion_driver_still", "motion_target_still"} <= set(st)
     assert st["still_pairs_target"] == 0 or 0 <= st["motion_target_still"] < STILL_MOTION

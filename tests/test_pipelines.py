@@ -58,7 +58,7 @@ def test_sheets_fill_the_width_of_the_eval_sheet(quality, tmp_path, monkeypatch)
     top = rng.integers(1, 255, (4 * size, 4 * size, 3), dtype=np.uint8)  # 2 rows of generated over real
     write_image(tmp_path / "eval_sheet.png", top)
     moment = np.full((panel, 3 * panel, 3), 200, np.uint8)  # driver | edge map | puppet
-    monkeypatch.setattr(quality, "moments", lambda video: [moment] * 4)
+    monkeypatch.setattr(quality, "moments", lambda video, frames=None: [moment] * 4)
     full, generated = quality.sheets(tmp_path / "eval_sheet.png", [Path("a.mp4"), Path("b.mp4")], size)
     assert full.shape[1] == generated.shape[1] == 4 * size
     assert full.min() > 0 and generated.min() > 0

@@ -15,6 +15,14 @@
   over time, and identity keeping as the distance of the output's normalised
   landmark shape from the target's neutral shape (and, for scale, the
   driver's own distance from it).
+* **Driven likeness** (with the target's real training frames as reference,
+  puppet.measure.reference): the face descriptor's distance from the target's mean
+  (``identity_*``: median and 90th percentile) for held-out generated frames, the
+  real held-out frames (their own spread), the driven output and the driver itself;
+  a kernel distance (``kid_*``) of held-out and driven outputs to the real frames,
+  and their ratio; and how far each driven landmark configuration is from the
+  nearest training one (``novelty_*``), with the frames where it is largest
+  (``hardest_frames``), beside the same for the held-out frames.
 * **Temporal stability**: mean absolute frame-to-frame change of the output in
   still stretches of the driver, beside the same measure on the real target,
   and the landmark motion in those stretches (driver's and target's), since a
@@ -38,12 +46,22 @@ from puppet.face.edges import part_points
 from puppet.face.inputs import model_inputs
 from puppet.face.landmarks import N_LANDMARKS, FaceMesh
 from puppet.face.retarget import canonical_template, iod, normalise, openings
+from puppet.measure.identity import FaceDescriber, identity_distance
 from puppet.measure.metrics import (
+    kernel_distance,
     laplacian_variance,
     placement_shift,
     psnr,
     shift_images,
     ssim,
+)
+from puppet.measure.reference import (
+    TargetReference,
+    hardest,
+    novelty,
+    realism_extractor,
+    realism_features,
+    target_reference,
 )
 from puppet.render.renderer import Renderer
 from puppet.tensors import to_tensor_images
@@ -102,9 +120,51 @@ def _mean_of(errors: np.ndarray, points: np.ndarray | None = None) -> float:
     return float((errors if points is None else errors[:, points]).mean())
 
 
-def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
+@dataclass
+class Judges:
+    """What scores likeness: the target's references and the tools that read images against them (either
+    tool None where its models are missing; its scores are then left out)."""
+
+    ref: TargetReference
+    describer: FaceDescriber | None = None
+    extractor: object | None = None
+
+
+def _judges(renderer: Renderer, data, train_idx: np.ndarray) -> Judges:
+    describer = None
+    try:
+        describer = FaceDescriber()
+    except PuppetError as e:
+        log.warning("no identity score: %s", e)
+    extractor = realism_extractor()
+    ref = target_reference(data.frames[train_idx], data.landmarks[train_idx], renderer.meta.neutral_landmarks,
+                           describer, extractor)
+    return Judges(ref, describer, extractor)
+
+
+def likeness(images: np.ndarray, judges: Judges, name: str) -> dict:
+    """``identity_<name>`` (median distance of the images' face descriptors from the target's mean),
+    ``identity_<name>_p90`` and ``kid_<name>`` (kernel distance to the real frames' features) of RGB
+    uint8 images (K, S, S, 3); what cannot be measured is left out."""
+    out = {}
+    if judges.describer is not None and judges.ref.identity is not None:
+        d = identity_distance(judges.describer.describe_all(images), judges.ref.identity)
+        if len(d):
+            out[f"identity_{name}"] = float(np.median(d))
+            out[f"identity_{name}_p90"] = float(np.percentile(d, 90))
+    if judges.extractor is not None and judges.ref.features is not None and len(images) >= 2:
+        out[f"kid_{name}"] = kernel_distance(realism_features(images, judges.extractor), judges.ref.features)
+    return out
+
+
+def _evenly(n: int, k: int = 64) -> np.ndarray:
+    return np.linspace(0, n - 1, min(k, n)).round().astype(int)
+
+
+def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64, data=None,
+                     judges: Judges | None = None):
     """Metrics on held-out target frames; also returns per-frame PSNR and images for the contact sheet."""
-    data = load_extraction(run_dir / "data")
+    data = data if data is not None else load_extraction(run_dir / "data")
     _, val_idx = split(len(data), renderer.cfg.data.val_fraction)
     if len(val_idx) == 0:
         raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
@@ -148,17 +208,23 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64):
     out["landmark_error_parts_iod"] = {k: _mean_of(err_iod, v) for k, v in parts.items()}
     out["landmark_error_parts_real_iod"] = {k: _mean_of(err_real, v) for k, v in parts.items()}
     out["no_face_in_output"] = missed
+    if judges is not None:
+        out.update(likeness(gen, judges, "generated"))
+        out.update(likeness(real, judges, "real"))
+        out["novelty_median"] = float(np.median(novelty(data.landmarks[idx], judges.ref)))
     return out, p.numpy(), gen, real, data
 
 
-def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
+def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0, judges: Judges | None = None):
     """Expression fidelity, identity keeping and output frames for a driver clip (driven as animate does)."""
+    from puppet.data.video import read_frames
     from puppet.render.animate import prepare_driver
 
     info = probe(driver, audio=False)
     filled, _ = prepare_driver(renderer.driver, driver, max_frames, info=info)
     fps = info.fps
-    edges = np.stack([renderer.edges(lm, i / fps) for i, lm in enumerate(filled)])
+    targets = np.stack([renderer.target_landmarks(lm, i / fps) for i, lm in enumerate(filled)])
+    edges = np.stack([renderer.draw(lm) for lm in targets])
     gen = np.concatenate([renderer.generate(edges[i:i + 16]) for i in range(0, len(edges), 16)])
     neutral = renderer.meta.neutral_landmarks
     template = canonical_template(neutral)
@@ -181,6 +247,17 @@ def cross_reenactment(renderer: Renderer, driver: Path, max_frames: int = 0):
            "mouth_opening_correlation": _corr(d_mouth, o_mouth), "eye_opening_correlation": _corr(d_eyes, o_eyes),
            "identity_shape_distance_output": float(np.mean(id_out)) if id_out else float("nan"),
            "identity_shape_distance_driver": float(np.mean(id_drv)) if id_drv else float("nan")}
+    if judges is not None:
+        out.update(likeness(gen[_evenly(len(gen))], judges, "driven"))
+        if judges.describer is not None and judges.ref.identity is not None:
+            frames = list(read_frames(driver, len(filled), info))
+            d = identity_distance(judges.describer.describe_all([frames[i] for i in _evenly(len(frames), 16)]),
+                                  judges.ref.identity)
+            if len(d):
+                out["identity_driver"] = float(np.median(d))
+        far = novelty(targets, judges.ref)
+        out.update(novelty_median=float(np.median(far)), novelty_p90=float(np.percentile(far, 90)),
+                   novelty_max=float(far.max()), hardest_frames=hardest(far, apart=max(1, round(fps / 2))))
     return out, filled, gen
 
 
@@ -228,13 +305,21 @@ def evaluate(model: str | Path, driver: str | Path | None = None, sheet: str | P
     renderer = Renderer.from_path(ckpt, device=device, options=options)
     report = EvalReport(str(model))
     with torch.inference_mode():
-        scores = gen = real = data = None
+        scores = gen = real = data = judges = None
         if (run_dir / "data" / "manifest.json").is_file():
-            report.self_reenactment, scores, gen, real, data = self_reenactment(renderer, run_dir, max_frames)
+            data = load_extraction(run_dir / "data")
+            judges = _judges(renderer, data, split(len(data), renderer.cfg.data.val_fraction)[0])
+            report.self_reenactment, scores, gen, real, data = self_reenactment(renderer, run_dir, max_frames, data,
+                                                                                judges)
         else:
             log.warning("%s: no target extraction beside the checkpoint; skipping self-reenactment", run_dir)
         if driver is not None:
-            report.cross_reenactment, dlms, out = cross_reenactment(renderer, Path(driver), driver_frames)
+            report.cross_reenactment, dlms, out = cross_reenactment(renderer, Path(driver), driver_frames, judges)
+            held, driven = report.self_reenactment.get("kid_generated"), report.cross_reenactment.get("kid_driven")
+            if held is not None and driven is not None:
+                # How much further the driven frames are from real ones than the held-out frames are
+                # (KID estimates can come out slightly negative: the floor keeps the ratio finite).
+                report.cross_reenactment["kid_driven_over_held_out"] = driven / max(held, 1e-6)
             if data is not None:
                 report.stability = stability(dlms, out, data)
     if sheet is not None and scores is not None:

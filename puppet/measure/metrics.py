@@ -93,3 +93,21 @@ def placement_shift(generated: torch.Tensor, real: torch.Tensor, max_shift: int 
         c = best(g[None], r[None], torch.zeros(2), grids[0])
         out.append(best(g[None], r[None], c, grids[1]))
     return torch.stack(out) if out else torch.zeros(0, 2)
+
+
+def kernel_distance(x, y) -> float:
+    """Kernel distance (KID; Binkowski et al. 2018) between two sets of feature vectors: the unbiased
+    squared maximum mean discrepancy under the polynomial kernel k(a, b) = (a.b / d + 1)^3.
+
+    x: (n, d), y: (m, d) arrays, n, m >= 2. 0 in expectation when both sets come from one
+    distribution, larger the further apart they are; an estimate can be slightly negative.
+    """
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n, m, d = len(x), len(y), x.shape[1]
+    if n < 2 or m < 2:
+        raise ValueError("kernel_distance needs at least two vectors on each side")
+    kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
+    return float((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2 * kxy.mean())
