@@ -33,8 +33,8 @@ def _model_dir() -> Path:
     # without importing it, so setuptools need not be installed.
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise PuppetError("the identity score needs face-recognition-models and dlib-bin "
-                          "(pip install 'puppet[identity]' or make setup)")
+        raise PuppetError("the identity score needs face-recognition-models, one of puppet's dependencies: "
+                          "reinstall puppet (make setup)")
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
@@ -48,8 +48,8 @@ class FaceDescriber:
         try:
             import dlib
         except ImportError:
-            raise PuppetError("the identity score needs dlib-bin and face-recognition-models "
-                              "(pip install 'puppet[identity]' or make setup)") from None
+            raise PuppetError("the identity score needs dlib-bin, one of puppet's dependencies: reinstall puppet "
+                              "(make setup)") from None
         models = _model_dir()
         for name in (DESCRIPTOR_FILE, ALIGNER_FILE):
             if not (models / name).is_file():
