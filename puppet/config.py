@@ -34,6 +34,16 @@ class DataConfig:
     crop_probe_steps: int = 500
     val_fraction: float = 0.2  # last part of the clip held out for validation
     max_frames: int = 0  # 0 = every frame
+    start: float = 0.0  # seconds into the video where the part to use begins
+    end: float = 0.0  # seconds into the video where it ends (0 = the end)
+    # Which person to train on, as numbered by `puppet faces` (0 = the one in most frames).
+    face: int = 0
+    # Frames with the head turned further than this (yaw, or pitch from the clip's median; degrees)
+    # are not trained on: the shared targets turn at most 25 degrees, a profile is 60 or more.
+    max_turn: float = 40.0
+    # A long clip keeps at most this many frames, chosen to cover its poses and expressions
+    # (about 150 KB each at 128^2: 4000 frames are 0.6 GB).
+    max_kept: int = 4000
     # Raises the cutoff with speed (face sizes/s) so edges do not lag the mouth: at 10 the edge maps
     # trailed fast mouth motion, so frame and edge map disagreed (80: +0.5 dB, docs/experiments.md).
     smooth_beta: float = 80.0
@@ -124,6 +134,10 @@ class TrainConfig:
     # opening about equally likely. 0.5: glasses_man's few open-mouth frames go from 3 % to 23 % of
     # the draws, and the mouth follows a talking driver (docs/experiments.md).
     balance: float = 0.5
+    # Share of training pairs warped alike around the face, input map and frame by one smooth field
+    # (puppet.train.augment): faces at poses and proportions between and beyond the clip's, for a
+    # driver's expressions. 0 = none.
+    augment: float = 0.25
 
 
 @dataclass
@@ -349,6 +363,14 @@ def validate(cfg: Config) -> None:
         raise PuppetError("config keys 'train.batch_size' and 'train.steps' must be >= 1")
     if not 0.0 <= cfg.train.lr_decay_fraction <= 1.0:
         raise PuppetError(f"config key 'train.lr_decay_fraction': must be in [0, 1], got {cfg.train.lr_decay_fraction}")
+    if not 0.0 <= cfg.train.augment <= 1.0:
+        raise PuppetError(f"config key 'train.augment': a share in [0, 1], got {cfg.train.augment}")
+    d = cfg.data
+    if d.start < 0 or d.end < 0 or (d.end and d.end <= d.start):
+        raise PuppetError(f"config keys 'data.start' / 'data.end': need 0 <= start < end (or end 0), "
+                          f"got {d.start} / {d.end}")
+    if d.face < 0 or d.max_kept < 0 or not 0 < d.max_turn <= 90:
+        raise PuppetError("config keys 'data.face' and 'data.max_kept' must be >= 0, 'data.max_turn' in (0, 90]")
     if cfg.train.balance < 0:
         raise PuppetError(f"config key 'train.balance': must be >= 0, got {cfg.train.balance}")
     if len(cfg.data.portrait_pose) != 3:

@@ -20,10 +20,10 @@ def _commands(output: str) -> set[str]:
 def test_help_lists_every_command():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    assert {"extract", "train", "pretrain", "train-transfer", "transfer", "animate", "live", "eval", "bench",
+    assert {"extract", "faces", "train", "pretrain", "train-transfer", "transfer", "animate", "live", "eval", "bench",
             "demo", "stylize"} <= _commands(res.output)
     res = runner.invoke(app, ["bench", "--help"])
-    assert {"loss", "train", "render", "all"} <= _commands(res.output)
+    assert {"loss", "train", "render", "extract", "all"} <= _commands(res.output)
     res = runner.invoke(app, ["demo", "--help"])
     assert "misalignment" in res.output
 
@@ -83,6 +83,47 @@ def test_bench_train_and_render_json(tmp_path):
     assert t["batch"] == 2 and t["steps_per_s"] > 0 and t["peak_mb"] > 1  # a step's activations are measured
     res = runner.invoke(app, ["bench", "render", "--models", "huge-9000"])
     assert res.exit_code == 1 and "unknown huge-9000" in res.output
+
+
+def test_bench_extract_loops_the_shared_targets(tmp_path, media):
+    out = tmp_path / "x.json"
+    res = runner.invoke(app, ["bench", "extract", "--minutes", "0.05", "--shared", str(media / "targets"),
+                              "--keep", str(tmp_path / "long.mp4"), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    r = json.loads(out.read_text())["results"][0]
+    # 3 s at 30 frames/s, cut at a packet boundary (stream copy); glasses_man's first seconds, all kept
+    assert r["resolution"] == "1280x720" and 85 <= r["frames_read"] <= 95 and r["frames_kept"] == r["frames_read"]
+    assert r["seconds"] > 0 and r["peak_mb"] > 100
+    assert (tmp_path / "long.mp4").is_file()
+    res = runner.invoke(app, ["bench", "extract", "--shared", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no .mp4 clips to loop" in res.output
+
+
+def test_faces_lists_people_and_extract_takes_face(tmp_path, media):
+    """puppet faces numbers the people of a two-person clip; extract --face 2 trains on the second."""
+    import numpy as np
+
+    from puppet.data.video import read_frames
+    from tests.conftest import make_video
+
+    a = list(read_frames(media / "targets" / "glasses_man.mp4", 10))
+    b = list(read_frames(media / "targets" / "office_woman.mp4", 10))
+    video = make_video(tmp_path / "two.mp4", [np.concatenate([x[:480, :480], y[:480, :480]], axis=1)
+                                              for x, y in zip(a, b)])
+    sheet = tmp_path / "faces.png"
+    res = runner.invoke(app, ["faces", str(video), "--sheet", str(sheet)])
+    assert res.exit_code == 0, res.output
+    rows = re.findall(r"^│\s+(\d)\s+│\s+(\d+)\s+│", res.output, re.MULTILINE)
+    assert rows == [("1", "10"), ("2", "10")]
+    assert sheet.is_file()
+    res = runner.invoke(app, ["extract", str(video), "--out", str(tmp_path / "ex"), "--face", "2",
+                              "--set", "data.size=32"])
+    assert res.exit_code == 0, res.output
+    assert "training on person 2" in res.output and (tmp_path / "ex" / "report.png").is_file()
+    manifest = json.loads((tmp_path / "ex" / "manifest.json").read_text())
+    assert manifest["person"] == 2 and manifest["crop_boxes"][0][0] > 480
+    res = runner.invoke(app, ["extract", str(video), "--out", str(tmp_path / "ex3"), "--face", "3"])
+    assert res.exit_code == 1 and "data.face 3, but 2 people were found" in res.output
 
 
 def test_output_paths_that_cannot_be_written_are_one_line_errors(tmp_path, tiny_run, media):

@@ -9,7 +9,7 @@ from puppet.config import DataConfig
 from puppet.data.dataset import extract, is_cached, split
 from puppet.data.video import read_frames
 from puppet.errors import PuppetError
-from puppet.face.landmarks import N_LANDMARKS, FaceMesh, ReplayedLandmarks, record_track
+from puppet.face.landmarks import N_LANDMARKS
 from tests.conftest import MEDIA, make_video, need_shared
 
 
@@ -17,7 +17,7 @@ def test_extraction_on_real_clip(tmp_path, media):
     video = need_shared(MEDIA / "targets" / "glasses_man.mp4")
     cfg = DataConfig(size=64, max_frames=20)
     ex = extract(video, tmp_path / "ex", cfg)
-    assert len(ex) == 20 and ex.manifest["skipped"] == []
+    assert len(ex) == 20 and ex.manifest["rejected"] == {}
     assert ex.frames.shape == (20, 64, 64, 3)
     assert ex.landmarks.shape == (20, N_LANDMARKS, 2)
     assert ex.edges.shape == (20, 6, 64, 64)
@@ -26,7 +26,7 @@ def test_extraction_on_real_clip(tmp_path, media):
     # one stable box for the clip; landmarks inside the crop
     assert len(ex.manifest["crop_boxes"]) == 1
     assert (ex.landmarks > 0).all() and (ex.landmarks < 64).all()
-    assert (tmp_path / "ex" / "preview.png").is_file()
+    assert (tmp_path / "ex" / "preview.png").is_file() and (tmp_path / "ex" / "report.png").is_file()
     assert is_cached(video, tmp_path / "ex", cfg)
     assert not is_cached(video, tmp_path / "ex", DataConfig(size=32, max_frames=20))
 
@@ -57,15 +57,14 @@ def test_black_clip_has_no_face(tmp_path):
     assert not (tmp_path / "ex" / "manifest.json").exists()
 
 
-def test_skipped_frames_are_accounted(tmp_path, media):
+def test_frames_without_a_face_are_accounted(tmp_path, media):
     real = list(read_frames(need_shared(MEDIA / "drivers" / "smile_man_short.mp4"), 6))
     frames = real[:3] + [np.zeros_like(real[0])] * 2 + real[3:]
     video = make_video(tmp_path / "mixed.mp4", frames)
     ex = extract(video, tmp_path / "ex", DataConfig(size=32))
     man = json.loads((tmp_path / "ex" / "manifest.json").read_text())
     assert man["frames_read"] == 8 and man["frames_kept"] == 6 == len(ex)
-    assert [s["frame"] for s in man["skipped"]] == [3, 4]
-    assert all(s["reason"] == "no face found" for s in man["skipped"])
+    assert man["rejected"] == {"no face": 2}
     assert man["kept"] == [0, 1, 2, 5, 6, 7]
 
 
@@ -76,19 +75,11 @@ def test_split_holds_out_the_end():
     assert len(va) == 0 and len(tr) == 3
 
 
-def test_replayed_track_gives_the_same_extraction(tmp_path, media):
-    """A track recorded here replays on a machine without MediaPipe: same crops, edges, skipped frames."""
-    real = list(read_frames(need_shared(MEDIA / "drivers" / "smile_man_short.mp4"), 6))
-    frames = real[:3] + [np.zeros_like(real[0])] + real[3:]
-    video = make_video(tmp_path / "mixed.mp4", frames)
-    with FaceMesh(video=True) as mesh:
-        track = record_track(read_frames(video), mesh)
-    assert track.shape == (7, N_LANDMARKS, 2) and np.isnan(track[3]).all() and not np.isnan(track[:3]).any()
-    cfg = DataConfig(size=32)
-    live = extract(video, tmp_path / "live", cfg)
-    replayed = extract(video, tmp_path / "replay", cfg, detector=ReplayedLandmarks(track))
-    assert replayed.manifest["kept"] == live.manifest["kept"] == [0, 1, 2, 4, 5, 6]
-    np.testing.assert_allclose(replayed.landmarks, live.landmarks, atol=0.5)
-    assert np.abs(replayed.frames.astype(int) - live.frames).mean() < 2
-    with pytest.raises(ValueError, match="recorded track has 2 frames"):
-        extract(video, tmp_path / "short", cfg, detector=ReplayedLandmarks(track[:2]))
+def test_split_moves_to_a_segment_start_near_it():
+    """Held-out frames start where a shot (segment) starts, if one is near the planned split."""
+    segments = [0] * 70 + [1] * 30
+    tr, va = split(100, 0.2, segments)
+    assert len(va) == 30 and va[0] == 70
+    tr, va = split(100, 0.2, [0] * 95 + [1] * 5)  # too far from 20 % held out: the plain split
+    assert len(va) == 20
+    assert len(split(100, 0.2, [0] * 100)[1]) == 20

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -19,8 +18,8 @@ def test_gpu_run_prepares_trains_and_brings_back_few_files(tmp_path, media):
 
     clip = make_video(tmp_path / "clip.mp4", list(read_frames(media / "targets" / "glasses_man.mp4", 12)))
     job, out = tmp_path / "job", tmp_path / "out"
-    gpu_run.prepare(clip, job)
-    assert sorted(p.name for p in job.iterdir()) == ["clip.mp4", "clip.track.npy", "vgg16_fp16.pth"]
+    gpu_run.prepare(clip, job, str(ROOT / "configs" / "tiny.yaml"))
+    assert sorted(p.name for p in job.iterdir()) == ["clip.mp4", "clip.selection.npz", "vgg16_fp16.pth"]
     out.mkdir()
     gpu_run.train(job, out, 1.0, str(ROOT / "configs" / "tiny.yaml"),
                   ["a=--steps,2", "b=--steps,3,--set,train.lr=0.0002"], tmp_path / "runs", device="cpu")
@@ -44,7 +43,6 @@ def test_gpu_run_refuses_a_config_that_chooses_its_crop(tmp_path):
     job = tmp_path / "job"
     job.mkdir()
     (job / "clip.mp4").write_bytes(b"")
-    np.save(job / "clip.track.npy", np.zeros((2, 478, 2), np.float32))
     with pytest.raises(SystemExit, match="crop_mode auto"):
         gpu_run.train(job, tmp_path / "out", 1.0, str(ROOT / "configs" / "default.yaml"), ["a="], tmp_path / "runs")
     assert not (tmp_path / "runs").exists()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from puppet.measure.identity import FaceDescriber, identity_distance
+from puppet.face.identity import FaceDescriber, identity_distance
 from tests.conftest import MEDIA, need_shared
 
 

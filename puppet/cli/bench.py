@@ -97,6 +97,29 @@ def bench_render_cmd(
     _show_report(bench_render(str(pick_device(device)), _models(models), frames), RENDER_COLUMNS, json_path)
 
 
+EXTRACT_COLUMNS = ["clip", "resolution", "minutes", "frames_read", "frames_kept", "shots", "people", "seconds",
+                   "frames_per_s", "peak_mb"]
+
+
+@bench_app.command("extract")
+@handle_errors
+def bench_extract_cmd(
+    video: Optional[Path] = typer.Option(None, "--video", help="A clip to extract (default: a looped 720p clip "
+                                                               "built from the shared targets)."),
+    minutes: float = typer.Option(20.0, help="Length of the looped clip."),
+    shared: Path = typer.Option(Path("../shared/media/targets"), help="Folder of clips to loop."),
+    keep: Optional[Path] = typer.Option(None, help="Keep the looped clip here."),
+    json_path: JsonOpt = None,
+):
+    """Extraction of a long clip: time, frames/s and peak memory (the target of a 30-minute lecture)."""
+    from puppet.measure.bench import bench_extract
+
+    clips = sorted(shared.glob("*.mp4")) if video is None else []
+    if video is None and not clips:
+        raise PuppetError(f"{shared}: no .mp4 clips to loop (give --video or --shared)")
+    _show_report(bench_extract(video, minutes, clips, keep), EXTRACT_COLUMNS, json_path)
+
+
 @bench_app.command("all")
 @handle_errors
 def bench_all_cmd(

@@ -21,6 +21,17 @@ ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Run folder (or it
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Write the report as JSON here.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
+FaceOpt = Annotated[Optional[int], typer.Option("--face", help="Person to train on, as numbered by puppet faces "
+                                                                 "(default: the one in most frames; data.face).")]
+StartOpt = Annotated[Optional[float], typer.Option("--start", help="Use the video from this second (data.start).")]
+EndOpt = Annotated[Optional[float], typer.Option("--end", help="... up to this second (data.end).")]
+
+
+def footage_options(face: Optional[int], start: Optional[float], end: Optional[float]) -> dict:
+    """--face/--start/--end as config overrides of the data section."""
+    return {k: v for k, v in (("face", face), ("start", start), ("end", end)) if v is not None}
+
+
 WeightsOpt = Annotated[str, typer.Option(help="VGG weights: auto | vgg19 | vgg16-hed | PATH.")]
 # How driver motion becomes target motion (puppet.face.drive.RenderOptions), for animate, live and eval.
 SmoothOpt = Annotated[float, typer.Option(help="Landmark smoothing strength (0 = off, 2 = twice as smooth).")]

@@ -8,7 +8,20 @@ from typing import Optional
 
 import typer
 
-from puppet.cli.common import Bar, ConfigOpt, SetOpt, app, console, handle_errors, own_config, run_training
+from puppet.cli.common import (
+    Bar,
+    ConfigOpt,
+    EndOpt,
+    FaceOpt,
+    SetOpt,
+    StartOpt,
+    app,
+    console,
+    footage_options,
+    handle_errors,
+    own_config,
+    run_training,
+)
 from puppet.errors import PuppetError
 
 
@@ -19,20 +32,60 @@ def extract(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for frames, landmarks, edge maps, manifest."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config (data section is used)."),
     set_: SetOpt = None,
+    face: FaceOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
     force: bool = typer.Option(False, help="Re-extract even if a matching extraction exists."),
 ):
-    """Extract cropped frames, landmarks and edge maps from a target video (cached)."""
+    """Extract cropped frames, landmarks and edge maps from a target video (cached).
+
+    Keeps the frames of one person (the one in most frames, or --face N), shot by shot, and drops
+    frames too small, turned away or blurred; report.png shows what was kept and why."""
     from puppet.config import load_config
     from puppet.data.dataset import extract as do_extract
+    from puppet.data.dataset import summary
     from puppet.utils import ensure_dir
 
-    cfg = load_config(config, set_)
+    cfg = load_config(config, set_, extra={"data": footage_options(face, start, end)})
     ensure_dir(out)  # fail before the work, not after it
     with Bar() as bar:
         ex = do_extract(video, out, cfg.data, progress=bar, force=force)
-    m = ex.manifest
-    console().print(f"{len(ex)} of {m['frames_read']} frames kept ({len(m['skipped'])} without a face) "
-                    f"-> {out} (preview: {out / 'preview.png'})")
+    console().print(f"{summary(ex.manifest)} -> {out}")
+    console().print(f"report: {out / 'report.png'}   preview: {out / 'preview.png'}")
+
+
+@app.command()
+@handle_errors
+def faces(
+    video: Path = typer.Argument(..., help="A video to look for people in."),
+    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG (default: <video name>_faces.png)."),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+):
+    """List the people in a video, numbered for --face: frames and shots each appears in, and a sheet."""
+    from rich.table import Table
+
+    from puppet.config import load_config
+    from puppet.data.footage import faces_sheet, scan
+    from puppet.utils import write_image
+
+    cfg = load_config(config, set_, extra={"data": footage_options(None, start, end)})
+    with Bar() as bar:
+        found = scan(video, cfg.data, progress=bar)
+    n = len(found)
+    table = Table(title=f"people in {video} ({n} frames, {len(found.shot_starts)} shots)")
+    for col in ("face", "frames", "share", "shots"):
+        table.add_column(col, justify="right")
+    for p in found.people:
+        table.add_row(str(p.id), str(p.frames), f"{p.frames / n:.0%}", str(p.shots))
+    console().print(table)
+    if not found.people:
+        raise PuppetError(f"{video}: no face found in any of its {n} frames")
+    out = sheet or Path(f"{video.stem}_faces.png")
+    write_image(out, faces_sheet(found))
+    console().print(f"sheet: {out}   train on one: puppet train --target {video} --face N")
 
 
 @app.command()
@@ -55,6 +108,9 @@ def train(
     init: Optional[Path] = typer.Option(None, help="Start from this model's weights (same architecture: a prior "
                                                    "from puppet pretrain, or a puppet of someone else; "
                                                    "train.init)."),
+    face: FaceOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
 ):
     """Train a CRN that renders the target from face edge maps (CX + perceptual losses).
 
@@ -72,7 +128,7 @@ def train(
         loss = "single"
     source = target or image
     run_dir = out or Path("runs") / source.stem
-    extra: dict = {"train": {}}
+    extra: dict = {"train": {}, "data": footage_options(face, start, end)}
     for key, value in (("steps", steps), ("max_minutes", minutes), ("device", device),
                        ("init", str(init) if init else None)):
         if value is not None:

@@ -1,13 +1,14 @@
 """Target extraction (video -> cropped frames, landmarks, edge maps) and its cache.
 
-``extract`` reads the video twice (landmarks first, then crops), so memory
-stays at one frame plus the outputs. The result is a folder::
+``extract`` reads the video twice (faces and shots first, puppet.data.footage; then crops), so
+memory stays at one frame, the landmarks and the outputs. The result is a folder::
 
-    manifest.json   source, fps, settings, crop box(es), kept and skipped frames
+    manifest.json   source, fps, settings, crop box(es), kept frames, rejected counts, shots, people
     frames.npy      (K, S, S, 3) uint8 RGB crops
     landmarks.npy   (K, 478, 2) float32, crop pixels (smoothed)
     edges.npy       (K, 6, S, S) uint8 edge maps
     preview.png     a few (edge map | frame) pairs, to check the crop at a glance
+    report.png      one row per shot (kept or dropped, and why) and examples of rejected frames
 
 A later ``extract``/``train`` with the same video (path, size, mtime) and
 settings reuses it.
@@ -20,16 +21,16 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from puppet.config import DataConfig
+from puppet.data.report import FootageReport
 from puppet.data.video import probe, read_frames
 from puppet.errors import PuppetError
 from puppet.face.edges import draw_edges, edges_to_rgb
 from puppet.face.landmarks import (
-    FaceMesh,
     OneEuroFilter,
     crop,
     fixed_crop_box,
@@ -38,8 +39,11 @@ from puppet.face.landmarks import (
 )
 from puppet.utils import atomic_path, tile, write_image
 
+if TYPE_CHECKING:
+    from puppet.data.footage import Selection
+
 log = logging.getLogger("puppet")
-EXTRACT_VERSION = 1
+EXTRACT_VERSION = 2  # 2: frames chosen by puppet.data.footage (person, shots, rejects)
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 
 
@@ -67,7 +71,8 @@ class Extraction:
 def _settings(cfg: DataConfig) -> dict:
     return {"size": cfg.size, "crop_scale": cfg.crop_scale, "crop_mode": cfg.crop_mode,
             "max_frames": cfg.max_frames, "smooth_min_cutoff": TRACK_MIN_CUTOFF,
-            "smooth_beta": cfg.smooth_beta, "line_width": cfg.line_width}
+            "smooth_beta": cfg.smooth_beta, "line_width": cfg.line_width, "start": cfg.start, "end": cfg.end,
+            "face": cfg.face, "max_turn": cfg.max_turn, "max_kept": cfg.max_kept}
 
 
 def _concrete(cfg: DataConfig) -> DataConfig:
@@ -105,13 +110,15 @@ def smooth_track(landmarks: list[np.ndarray], fps: float, min_cutoff: float, bet
 
 
 def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: Progress | None = None,
-            force: bool = False, detector=None) -> Extraction:
+            force: bool = False, selection: Selection | None = None) -> Extraction:
     """Extract (or reuse) a target video's training data into ``out_dir``.
 
-    ``detector``: anything with ``detect(rgb) -> (478, 2) | None`` used as a context
-    manager, e.g. :class:`puppet.face.landmarks.ReplayedLandmarks`; default a MediaPipe
-    :class:`FaceMesh` in video mode.
+    The frames come from :func:`puppet.data.footage.select` (one person, per shot, clean frames);
+    ``selection``: one made before (:meth:`Selection.load`), for example on a machine with
+    MediaPipe and dlib, so that this one needs neither. Writes ``report.png`` beside the arrays.
     """
+    from puppet.data.footage import select_frames
+
     video = Path(video)
     out_dir = Path(out_dir)
     cfg = _concrete(cfg)
@@ -119,52 +126,60 @@ def extract(video: str | Path, out_dir: str | Path, cfg: DataConfig, progress: P
     if not force and is_cached(video, out_dir, cfg):
         log.info("reusing extraction in %s", out_dir)
         return load_extraction(out_dir)
-    total = min(info.frame_count, cfg.max_frames) if cfg.max_frames else info.frame_count
-    kept, lms, skipped = [], [], []
-    with detector if detector is not None else FaceMesh(video=True) as mesh:
-        for i, frame in enumerate(read_frames(video, cfg.max_frames, info)):
-            lm = mesh.detect(frame)
-            if lm is None:
-                skipped.append({"frame": i, "reason": "no face found"})
-            else:
-                kept.append(i)
-                lms.append(lm)
-            if progress:
-                progress(i + 1, max(total, i + 1), "landmarks")
-    n_read = len(kept) + len(skipped)
-    if n_read == 0:
-        raise PuppetError(f"{video}: no frame could be decoded")
-    if not kept:
-        raise PuppetError(f"{video}: no face found in any of its {n_read} frames")
-    lms = smooth_track(lms, info.fps, TRACK_MIN_CUTOFF, cfg.smooth_beta)
-    if cfg.crop_mode == "fixed":
-        boxes = [fixed_crop_box(lms, cfg.crop_scale)] * len(kept)
-    else:
-        boxes = smooth_crop_boxes(lms, cfg.crop_scale)
+    if selection is None:
+        selection = select_frames(video, cfg, progress)
+    sel = selection
+    kept = [int(f) for f in sel.frames]
+    lms: list[np.ndarray] = []
+    boxes = []
+    for seg in np.unique(sel.segments):
+        rows = np.flatnonzero(sel.segments == seg)
+        # smoothed and cropped per segment: neither the filter nor a box spans a cut or a gap
+        part = smooth_track(list(sel.landmarks[rows]), info.fps, TRACK_MIN_CUTOFF, cfg.smooth_beta)
+        lms += part
+        boxes += ([fixed_crop_box(part, cfg.crop_scale)] * len(part) if cfg.crop_mode == "fixed"
+                  else smooth_crop_boxes(part, cfg.crop_scale))
     s = cfg.size
     frames = np.empty((len(kept), s, s, 3), dtype=np.uint8)
-    crop_lms = np.empty((len(kept), len(lms[0]), 2), dtype=np.float32)
+    crop_lms = np.empty((len(kept), lms[0].shape[0], 2), dtype=np.float32)
     edges = np.empty((len(kept), 6, s, s), dtype=np.uint8)
     pos = {f: k for k, f in enumerate(kept)}
-    for i, frame in enumerate(read_frames(video, n_read, info)):
-        k = pos.get(i)
+    first = int(sel.info["first"])
+    n_read = int(sel.info["frames_read"])
+    report = FootageReport(sel)
+    for i, frame in enumerate(read_frames(video, n_read, info, start=first)):
+        k = pos.get(first + i)
         if k is not None:
             frames[k] = crop(frame, boxes[k], s)
             crop_lms[k] = to_crop(lms[k], boxes[k], s)
             edges[k] = draw_edges(crop_lms[k], s, cfg.line_width)
+        report.see(first + i, frame)
         if progress:
             progress(i + 1, n_read, "crops")
+    unique = {tuple(b.to_list()) for b in boxes}
     manifest = {
         "version": EXTRACT_VERSION, "source": _source_key(video), "fps": info.fps,
         "source_size": [info.width, info.height], "frames_read": n_read, "frames_kept": len(kept),
-        "kept": kept, "skipped": skipped, "settings": _settings(cfg),
-        "crop_boxes": [boxes[0].to_list()] if cfg.crop_mode == "fixed" else [b.to_list() for b in boxes],
+        "kept": kept, "rejected": sel.counts(), "settings": _settings(cfg),
+        "crop_boxes": [boxes[0].to_list()] if len(unique) == 1 else [b.to_list() for b in boxes],
+        "segments": [int(v) for v in sel.segments], "shots": sel.info["shots"], "people": sel.info["people"],
+        "person": sel.info["target"],
         "landmarks_source": "mediapipe face_mesh refine_landmarks=True (478 points)",
     }
     _write(out_dir, manifest, frames, crop_lms, edges)
-    if skipped:
-        log.warning("%s: %d of %d frames had no face and were skipped", video, len(skipped), n_read)
+    write_image(out_dir / "report.png", report.image())
     return Extraction(manifest, frames, crop_lms, edges)
+
+
+def summary(manifest: dict) -> str:
+    """One line: frames kept and rejected by reason, people and shots found."""
+    rejected = ", ".join(f"{n} {why}" for why, n in manifest.get("rejected", {}).items())
+    people = manifest.get("people", [])
+    shots = manifest.get("shots", [])
+    return (f"kept {manifest['frames_kept']} of {manifest['frames_read']} frames"
+            + (f" (rejected: {rejected})" if rejected else "")
+            + f"; {len(people)} {'person' if len(people) == 1 else 'people'} found, training on person "
+              f"{manifest.get('person', 1)}; {len(shots)} shot{'s' if len(shots) != 1 else ''}")
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -201,9 +216,20 @@ def load_extraction(out_dir: str | Path) -> Extraction:
         raise PuppetError(f"{d}: not a complete extraction ({e})") from None
 
 
-def split(n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, val): the last ``val_fraction`` of the clip is held out (at least 1 frame if any)."""
+def split(n: int, val_fraction: float, segments=None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val): the last ``val_fraction`` of the clip is held out (at least 1 frame if any).
+
+    ``segments`` (n,): the manifest's segment of each frame (runs within one shot). Where a segment
+    starts at a held-out share between half and one and a half ``val_fraction``, the split moves
+    there, so that held-out frames do not continue a shot the model trained on.
+    """
     n_val = int(round(n * val_fraction))
     if val_fraction > 0:
         n_val = max(1, min(n_val, n - 1))
-    return np.arange(n - n_val), np.arange(n - n_val, n)
+    cut = n - n_val
+    if segments is not None and n_val > 0 and len(segments) == n:
+        starts = np.flatnonzero(np.diff(np.asarray(segments)) != 0) + 1
+        near = [int(b) for b in starts if 0.5 * n_val <= n - b <= 1.5 * n_val]
+        if near:
+            cut = min(near, key=lambda b: abs(b - cut))
+    return np.arange(cut), np.arange(cut, n)

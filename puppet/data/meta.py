@@ -97,10 +97,7 @@ def target_meta(data: "Extraction", video: "Path") -> TargetMeta:
     src_index = data.manifest["kept"][k]
     boxes = data.manifest["crop_boxes"]
     box = boxes[0] if len(boxes) == 1 else boxes[k]
-    full = None
-    for i, frame in enumerate(read_frames(video, src_index + 1)):
-        if i == src_index:
-            full = np.ascontiguousarray(frame)
+    full = next((np.ascontiguousarray(f) for f in read_frames(video, 1, start=src_index)), None)
     neutral = data.landmarks[k]
     return TargetMeta(
         source=str(video), fps=float(data.manifest["fps"]), size=data.size,

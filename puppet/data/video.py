@@ -82,13 +82,17 @@ def probe(path: str | Path, audio: bool = True) -> VideoInfo:
     return VideoInfo(p, float(fps), count, width, h, sar, _audio_codec(p) if audio else None)
 
 
-def read_frames(path: str | Path, max_frames: int = 0, info: VideoInfo | None = None) -> Iterator[np.ndarray]:
-    """Yield RGB uint8 frames (H, W, 3) at display shape, one at a time (constant memory)."""
+def read_frames(path: str | Path, max_frames: int = 0, info: VideoInfo | None = None,
+                start: int = 0) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames (H, W, 3) at display shape, one at a time (constant memory), from frame
+    number ``start`` on."""
     import cv2
 
     info = info or probe(path, audio=False)
     cap = _open(info.path)
     try:
+        if start > 0:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)  # FFmpeg seeks to a key frame and decodes forward
         n = 0
         while not max_frames or n < max_frames:
             ok, bgr = cap.read()

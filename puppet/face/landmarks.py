@@ -43,12 +43,12 @@ class FaceMesh:
     ``video=False`` treats every frame independently (still images).
     """
 
-    def __init__(self, video: bool = True, min_confidence: float = 0.5):
+    def __init__(self, video: bool = True, min_confidence: float = 0.5, max_faces: int = 1):
         with _quiet_stderr():
             import mediapipe as mp
 
             self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=not video, refine_landmarks=True, max_num_faces=1,
+                static_image_mode=not video, refine_landmarks=True, max_num_faces=max_faces,
                 min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
             # The graph's calculators start (and log) asynchronously; one blocking call
             # on a blank frame waits for them while stderr is still silenced.
@@ -56,15 +56,21 @@ class FaceMesh:
         self._seen_face = False
 
     def detect(self, rgb: np.ndarray) -> np.ndarray | None:
+        faces = self.detect_all(rgb)
+        return faces[0][:, :2].copy() if faces else None
+
+    def detect_all(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Every face found (up to ``max_faces``): (478, 3) float32 each, x and y in pixels and
+        MediaPipe's relative depth z in the same units as x (smaller is nearer the camera)."""
         h, w = rgb.shape[:2]
         # The landmark calculators log a warning on the first face; keep the terminal clean.
         with contextlib.nullcontext() if self._seen_face else _quiet_stderr():
             res = self._mesh.process(np.ascontiguousarray(rgb))
         if not res.multi_face_landmarks:
-            return None
+            return []
         self._seen_face = True
-        pts = res.multi_face_landmarks[0].landmark
-        return np.array([(p.x * w, p.y * h) for p in pts], dtype=np.float32)
+        return [np.array([(p.x * w, p.y * h, p.z * w) for p in face.landmark], dtype=np.float32)
+                for face in res.multi_face_landmarks]
 
     def close(self) -> None:
         self._mesh.close()
@@ -74,42 +80,6 @@ class FaceMesh:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class ReplayedLandmarks:
-    """A recorded landmark track in place of :class:`FaceMesh`: ``detect`` returns the next frame's.
-
-    ``track`` is (N, 478, 2) float32 source pixels with NaN rows where no face was
-    found (what :func:`record_track` writes). It lets a machine without MediaPipe
-    (a GPU server, a test) run the same extraction; the frame passed to ``detect``
-    is ignored, so frames must come in the recorded order.
-    """
-
-    def __init__(self, track: np.ndarray):
-        self.track = np.asarray(track, dtype=np.float32)
-        self._i = 0
-
-    def detect(self, rgb: np.ndarray) -> np.ndarray | None:
-        if self._i >= len(self.track):
-            raise ValueError(f"the recorded track has {len(self.track)} frames; asked for frame {self._i + 1}")
-        lm = self.track[self._i]
-        self._i += 1
-        return None if np.isnan(lm).any() else lm.copy()
-
-    def __enter__(self) -> "ReplayedLandmarks":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
-def record_track(frames, detector) -> np.ndarray:
-    """Run ``detector.detect`` over RGB frames -> (N, 478, 2) float32, NaN rows where no face was found."""
-    out = []
-    for frame in frames:
-        lm = detector.detect(frame)
-        out.append(np.full((N_LANDMARKS, 2), np.nan, np.float32) if lm is None else lm)
-    return np.stack(out) if out else np.zeros((0, N_LANDMARKS, 2), np.float32)
 
 
 class OneEuroFilter:

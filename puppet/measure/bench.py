@@ -5,6 +5,8 @@
   configs/gpu.yaml widths) CRN with the default losses, on random data.
 * render: CRN frames/s at 128, 256 and 512 (batch 1 as in live mode, batch 8
   as in ``animate``), channels-last, inference mode.
+* extract: a long 720p clip (the shared targets one after another, looped) through
+  ``extract``: time, frames/s and the process's peak resident memory.
 
 Each case runs in a fresh child process so that its peak memory is its own.
 Times are the median of the timed repetitions (after one warm-up). Memory is
@@ -24,6 +26,7 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 IMPLS = ("naive", "lean")
 
@@ -291,12 +294,65 @@ def simple_table(report: dict, columns: list[str]):
     return t
 
 
+def looped_clip(out: Path, minutes: float, clips: list[Path], width: int = 1280, height: int = 720) -> Path:
+    """A long test clip: ``clips`` scaled into ``width`` x ``height`` (letterboxed), one after another,
+    looped to ``minutes``; H.264 at 30 frames/s. Each clip becomes a shot, each its own person."""
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    once = out.with_name(out.stem + "_once.mp4")
+    chains = "".join(f"[{i}:v]scale={width}:{height}:force_original_aspect_ratio=decrease,"
+                     f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=30[v{i}];" for i in range(len(clips)))
+    graph = chains + "".join(f"[v{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=1:a=0[v]"
+    inputs = [a for c in clips for a in ("-i", str(c))]
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", *inputs, "-filter_complex", graph, "-map", "[v]",
+                    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(once)], check=True)
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-stream_loop", "-1", "-i", str(once), "-t",
+                    str(minutes * 60), "-c", "copy", str(out)], check=True)
+    once.unlink()
+    return out
+
+
+def _extract_case(video: str, out: str) -> dict:
+    """Extract ``video`` with the default data settings; time and this process's peak resident set."""
+    import resource
+
+    from puppet.config import DataConfig
+    from puppet.data.dataset import extract
+    from puppet.data.video import probe
+
+    info = probe(video, audio=False)
+    t0 = time.perf_counter()
+    ex = extract(video, out, DataConfig(crop_mode="fixed"), force=True)
+    dt = time.perf_counter() - t0
+    m = ex.manifest
+    return {"clip": Path(video).name, "minutes": info.frame_count / info.fps / 60,
+            "resolution": f"{info.width}x{info.height}", "frames_read": m["frames_read"],
+            "frames_kept": m["frames_kept"], "rejected": m["rejected"], "shots": len(m["shots"]),
+            "people": len(m["people"]), "seconds": dt, "frames_per_s": m["frames_read"] / dt,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def bench_extract(video: Path | None, minutes: float, clips: list[Path], keep: Path | None = None) -> dict:
+    """Extraction of ``video``, or of a looped 720p clip of ``minutes`` built from ``clips``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if video is None:
+            video = looped_clip(keep or Path(tmp) / "long.mp4", minutes, clips)
+        result = _child("extract", str(video), str(Path(tmp) / "data"))
+    return {"benchmark": "extract", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info("cpu"), "results": [result]}
+
+
 if __name__ == "__main__":  # child processes of the benchmarks
     kind = sys.argv[1]
     if kind == "train":
         print(json.dumps(_train_case(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])))
     elif kind == "render":
         print(json.dumps(_render_case(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    elif kind == "extract":
+        print(json.dumps(_extract_case(sys.argv[2], sys.argv[3])))
     else:
         impl, n, c, reps, device = kind, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
         print(json.dumps(_run_case(impl, n, c, reps, device)))

@@ -43,10 +43,10 @@ from puppet.data.video import probe
 from puppet.errors import PuppetError
 from puppet.face.drive import RenderOptions
 from puppet.face.edges import part_points
+from puppet.face.identity import FaceDescriber, identity_distance
 from puppet.face.inputs import model_inputs
 from puppet.face.landmarks import N_LANDMARKS, FaceMesh
 from puppet.face.retarget import canonical_template, iod, normalise, openings
-from puppet.measure.identity import FaceDescriber, identity_distance
 from puppet.measure.metrics import (
     kernel_distance,
     laplacian_variance,
@@ -165,7 +165,7 @@ def self_reenactment(renderer: Renderer, run_dir: Path, max_frames: int = 64, da
                      judges: Judges | None = None):
     """Metrics on held-out target frames; also returns per-frame PSNR and images for the contact sheet."""
     data = data if data is not None else load_extraction(run_dir / "data")
-    _, val_idx = split(len(data), renderer.cfg.data.val_fraction)
+    _, val_idx = split(len(data), renderer.cfg.data.val_fraction, data.manifest.get("segments"))
     if len(val_idx) == 0:
         raise PuppetError(f"{run_dir}: no held-out frames (data.val_fraction is 0)")
     idx = val_idx[np.linspace(0, len(val_idx) - 1, min(max_frames, len(val_idx))).round().astype(int)]
@@ -308,7 +308,8 @@ def evaluate(model: str | Path, driver: str | Path | None = None, sheet: str | P
         scores = gen = real = data = judges = None
         if (run_dir / "data" / "manifest.json").is_file():
             data = load_extraction(run_dir / "data")
-            judges = _judges(renderer, data, split(len(data), renderer.cfg.data.val_fraction)[0])
+            train_idx = split(len(data), renderer.cfg.data.val_fraction, data.manifest.get("segments"))[0]
+            judges = _judges(renderer, data, train_idx)
             report.self_reenactment, scores, gen, real, data = self_reenactment(renderer, run_dir, max_frames, data,
                                                                                 judges)
         else:

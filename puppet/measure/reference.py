@@ -1,6 +1,6 @@
 """What a puppet's output is compared with: its target's real training frames, three ways.
 
-* **Identity**: the mean dlib face descriptor of the real frames (puppet.measure.identity); an
+* **Identity**: the mean dlib face descriptor of the real frames (puppet.face.identity); an
   output's distance from it says how much it still looks like the target.
 * **Realism as a distribution**: features of the real frames, against which a set of outputs
   scores a kernel distance (KID, puppet.measure.metrics.kernel_distance). The features are the

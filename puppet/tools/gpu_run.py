@@ -3,9 +3,10 @@
 A GPU server of this project's workplace has PyTorch but no MediaPipe and no
 ``../shared``. This recipe splits a real training run in two:
 
-    # here (MediaPipe, ../shared): landmark track, the clip and fp16 VGG weights into a job folder
+    # here (MediaPipe, dlib, ../shared): the frames to train on (puppet.data.footage), the clip and fp16
+    # VGG weights into a job folder
     python -m puppet.tools.gpu_run prepare --target ../shared/media/targets/glasses_man.mp4 --job out/gpujob
-    # there (PYTHONPATH=.): replay the track, train each variant for --minutes, then write into --out
+    # there (PYTHONPATH=.): extract the chosen frames, train each variant for --minutes, then write into --out
     # summary.json (each variant's metrics, config and log tail), samples.png (each variant's last
     # sample grid, in order) and the best variant's model (by held-out PSNR) as a half-precision
     # checkpoint in pieces of < 16 MiB: at most 8 files, as the device tool brings back. Variants
@@ -18,7 +19,7 @@ A GPU server of this project's workplace has PyTorch but no MediaPipe and no
     python -m puppet.tools.gpu_run join --parts DIR --out runs/gpu/checkpoint.pt --target glasses_man.mp4
     puppet eval --model runs/gpu --driver ../shared/media/drivers/talking_man.mp4
 
-Only puppet's public API (extraction with a replayed detector, checkpoints) and CLI are used.
+Only puppet's public API (extraction from a saved frame selection, checkpoints) and CLI are used.
 Every variant is extracted with the --config's data settings: a variant that changes them would
 need MediaPipe there, and so would data.crop_mode auto (its trials extract each crop), so the config
 must name the crop (configs/gpu.yaml: fixed).
@@ -35,46 +36,43 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from puppet.config import config_from_dict, load_config
 from puppet.data.checkpoint import load_checkpoint
 from puppet.data.dataset import extract
-from puppet.data.video import read_frames
-from puppet.face.landmarks import FaceMesh, ReplayedLandmarks, record_track
+from puppet.data.footage import Selection, select_frames
 from puppet.losses.vgg import resolve_weights
 from puppet.utils import atomic_path, read_image, tile, write_image, write_json
 
 PART = 15 * 2**20  # the device tool returns files of at most 16 MiB
 
 
-def prepare(target: Path, job: Path) -> None:
+def prepare(target: Path, job: Path, config: str = "configs/gpu.yaml") -> None:
     job.mkdir(parents=True, exist_ok=True)
-    with FaceMesh(video=True) as mesh:
-        track = record_track(read_frames(target), mesh)
-    np.save(job / f"{target.stem}.track.npy", track)
+    sel = select_frames(target, load_config(config).data)
+    sel.save(job / f"{target.stem}.selection.npz")
     shutil.copy(target, job / target.name)
     _, vgg = resolve_weights("vgg16-hed")
     state = torch.load(vgg, map_location="cpu", weights_only=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, job / "vgg16_fp16.pth")
-    print(f"{job}: {len(track)} frames ({int(np.isnan(track[:, 0, 0]).sum())} without a face), clip, fp16 VGG")
+    print(f"{job}: {len(sel.frames)} of {sel.info['frames_read']} frames chosen, clip, fp16 VGG")
 
 
 def train(job: Path, out: Path, minutes: float, config: str, variants: list[str], runs: Path,
           device: str = "cuda") -> None:
     video = next(p for p in job.iterdir() if p.suffix in (".mp4", ".avi", ".mov"))
-    track = np.load(job / f"{video.stem}.track.npy")
+    if load_config(config).data.crop_mode == "auto":
+        raise SystemExit(f"{config}: data.crop_mode auto extracts in its trials, which needs MediaPipe; "
+                         "set data.crop_mode to fixed or smooth")
+    selection = Selection.load(job / f"{video.stem}.selection.npz")
     env = dict(os.environ, PUPPET_VGG16_WEIGHTS=str((job / "vgg16_fp16.pth").resolve()))
     procs = {}
     for spec in variants:
         name, _, args = spec.partition("=")
         run = runs / name
         cfg = load_config(config)
-        if cfg.data.crop_mode == "auto":
-            raise SystemExit(f"{config}: data.crop_mode auto extracts in its trials, which needs MediaPipe; "
-                             "set data.crop_mode to fixed or smooth")
-        extract(video, run / "data", cfg.data, detector=ReplayedLandmarks(track))
+        extract(video, run / "data", cfg.data, selection=selection)
         cmd = [sys.executable, "-m", "puppet", "train", "--target", str(video), "--out", str(run),
                "--config", config, "--minutes", str(minutes), "--device", device] + [a for a in args.split(",") if a]
         with open(out / f"{name}.log", "w") as log:  # the child keeps its own copy of the handle
@@ -141,6 +139,7 @@ def main() -> None:
     p = sub.add_parser("prepare")
     p.add_argument("--target", type=Path, required=True)
     p.add_argument("--job", type=Path, required=True)
+    p.add_argument("--config", default="configs/gpu.yaml", help="the config whose data settings train will use")
     t = sub.add_parser("train")
     t.add_argument("--job", type=Path, required=True)
     t.add_argument("--out", type=Path, required=True)
@@ -156,7 +155,7 @@ def main() -> None:
     j.add_argument("--target", type=Path, help="the trained clip, extracted beside the checkpoint for puppet eval")
     a = ap.parse_args()
     if a.cmd == "prepare":
-        prepare(a.target, a.job)
+        prepare(a.target, a.job, a.config)
     elif a.cmd == "train":
         a.out.mkdir(parents=True, exist_ok=True)
         train(a.job, a.out, a.minutes, a.config, a.variant, a.runs, a.device)

@@ -49,6 +49,9 @@ StepCallback = Callable[[int, int, dict], None]  # (step, total_steps, {term: va
 # device; the keys name fixed target images whose loss features may be cached
 BatchFn = Callable[[np.ndarray], tuple]
 EvalFn = Callable[[nn.Module, int, dict], dict]  # (model, step, last terms) -> metrics; writes samples
+# (sampled indices, the step's generator, input, target, part mask, part=(rank, world)) -> (warped?, (input, target,
+# mask))
+AugmentFn = Callable[..., tuple]
 
 
 class TrainingInterrupted(Exception):
@@ -82,6 +85,7 @@ class Task:
             (:func:`puppet.models.build_model`).
         weights: (n_items,) sampling probabilities, or None for uniform draws.
         layout: the input channels the model takes (a resumed run keeps its checkpoint's).
+        augment: warps a share of a batch's pairs alike (:mod:`puppet.train.augment`), or None.
     """
 
     kind: str
@@ -92,6 +96,7 @@ class Task:
     in_channels: int | None = None
     weights: np.ndarray | None = None
     layout: InputLayout = field(default_factory=InputLayout)
+    augment: AugmentFn | None = None
 
 
 class StopFlag:
@@ -286,10 +291,16 @@ def lr_factor(progress: float, decay_fraction: float) -> float:
     return float(min(1.0, max(0.0, (1.0 - progress) / decay_fraction)))
 
 
-def train_step(p: Parts, cfg: Config, device: torch.device, task: Task, step: int, dist: Dist) -> dict:
-    """One optimiser step on the batch of ``step``; returns the weighted loss terms (floats)."""
+def train_step(p: Parts, cfg: Config, device: torch.device, task: Task, step: int, dist: Dist,
+               augment: bool = True) -> dict:
+    """One optimiser step on the batch of ``step``; returns the weighted loss terms (floats).
+    ``augment``: let the task warp a share of the batch (:attr:`Task.augment`)."""
     idx, g = draw_indices(cfg, step, task.n_items, dist, task.weights)
     e, r, src, keys, mask = task.batch(idx)
+    if augment and task.augment is not None:
+        warped, (e, r, mask) = task.augment(idx, g, e, r, mask, part=(dist.rank, dist.world))
+        if warped:
+            keys = None  # a warped frame is a new image: its loss features cannot come from the cache
     with autocast_for(device, cfg.train.amp):
         loss, terms = p.objective(p.model(e), r, step, source=src, generator=g, target_keys=keys, mask=mask)
     p.opt.zero_grad(set_to_none=True)
@@ -333,13 +344,16 @@ def optimise(run_dir: Path, cfg: Config, device: torch.device, task: Task, state
     p.model.train()
     with StopFlag() as stop:
         while step < cfg.train.steps:
+            progress = step / cfg.train.steps
+            if deadline is not None and dist.world == 1:  # DDP ranks must agree: steps only there
+                progress = max(progress, (time.perf_counter() - t0) / (deadline - t0))
             if cfg.train.lr_decay_fraction > 0:
-                progress = step / cfg.train.steps
-                if deadline is not None and dist.world == 1:  # DDP ranks must agree: steps only there
-                    progress = max(progress, (time.perf_counter() - t0) / (deadline - t0))
                 for group in p.opt.param_groups:
                     group["lr"] = cfg.train.lr * lr_factor(progress, cfg.train.lr_decay_fraction)
-            terms = train_step(p, cfg, device, task, step, dist)
+            # Warped pairs teach poses beyond the clip's but cost sharpness; the decaying end of the run
+            # sees the real pairs alone, which sharpens (docs/experiments.md, "Warping training pairs").
+            terms = train_step(p, cfg, device, task, step, dist,
+                               augment=progress < 1 - cfg.train.lr_decay_fraction)
             step += 1
             if on_step:
                 on_step(step, cfg.train.steps, terms)

@@ -83,7 +83,7 @@ def pretrain(clips: list[str | Path], run_dir: str | Path, cfg: Config, resume: 
     offset = 0
     for i, c in enumerate(clips):
         data = extract(c, run_dir / "data" / f"{i:02d}_{c.stem}", cfg.data, progress=on_extract)
-        tr, va = split(len(data), cfg.data.val_fraction)
+        tr, va = split(len(data), cfg.data.val_fraction, data.manifest.get("segments"))
         if len(tr) < 1:
             raise PuppetError(f"{c}: too few frames with a face to train on ({len(data)})")
         inputs.append(model_inputs(data.edges, data.landmarks, layout))

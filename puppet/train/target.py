@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from puppet.config import Config
-from puppet.data.dataset import Extraction, extract, split
+from puppet.data.dataset import Extraction, extract, split, summary
 from puppet.data.meta import target_meta
 from puppet.data.sampling import balance_weights, expression_features
 from puppet.data.video import probe
@@ -38,6 +38,7 @@ from puppet.face.inputs import InputLayout, model_inputs
 from puppet.losses.objective import term_used
 from puppet.measure.metrics import psnr
 from puppet.tensors import to_tensor_edges, to_tensor_images, to_uint8_images
+from puppet.train.augment import augment_batch, face_circles
 from puppet.train.loop import (
     StepCallback,
     Task,
@@ -85,7 +86,9 @@ def _train(target: Path, run_dir: Path, cfg: Config, resume: bool, on_step, on_e
     dist.barrier()
     if not dist.main:
         data = extract(target, run_dir / "data", cfg.data)
-    train_idx, val_idx = split(len(data), cfg.data.val_fraction)
+    if dist.main:
+        log.info("%s: %s (%s)", target, summary(data.manifest), run_dir / "data" / "report.png")
+    train_idx, val_idx = split(len(data), cfg.data.val_fraction, data.manifest.get("segments"))
     if len(train_idx) < 1:
         raise PuppetError(f"{target}: too few frames with a face to train on ({len(data)})")
     log.info("%d training frames, %d held out", len(train_idx), len(val_idx))
@@ -160,4 +163,11 @@ def frames_task(kind: str, run_dir: Path, cfg: Config, device: torch.device, dat
         write_samples(run_dir, at_step, grid, {"step": at_step, **terms, **val})
         return val
 
-    return Task(kind, len(train_idx), batch, evaluate, meta, weights=weights, layout=layout)
+    augment = None
+    if cfg.train.augment > 0:
+        circles = torch.from_numpy(face_circles(data.landmarks))
+
+        def augment(idx: np.ndarray, g: torch.Generator, *images, part: tuple[int, int] = (0, 1)):
+            return augment_batch(cfg.train.augment, circles[train_idx[idx]], data.size, g, *images, part=part)
+
+    return Task(kind, len(train_idx), batch, evaluate, meta, weights=weights, layout=layout, augment=augment)

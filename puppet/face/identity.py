@@ -77,6 +77,23 @@ class FaceDescriber:
         shape = self.aligner(img, box)
         return np.asarray(self.net.compute_face_descriptor(img, shape), dtype=np.float64)
 
+    def describe_box(self, rgb: np.ndarray, box: tuple[float, float, float]) -> np.ndarray:
+        """The descriptor of the face in ``box`` (centre x, centre y, side in pixels, for example a
+        landmark box) of a whole frame (H, W, 3): the region around it is cut out and enlarged
+        (bicubic) so that the face is about 150 px across, dlib's working size, then aligned."""
+        import cv2
+
+        cx, cy, side = box
+        k = 150.0 / max(side, 1.0)
+        half = side  # the aligner looks a little outside the box
+        m = np.array([[k, 0, half * k - k * cx], [0, k, half * k - k * cy]], dtype=np.float64)
+        n = round(2 * half * k)
+        img = np.ascontiguousarray(cv2.warpAffine(rgb, m, (n, n), flags=cv2.INTER_CUBIC,
+                                                  borderMode=cv2.BORDER_REPLICATE))
+        lo = round((n - side * k) / 2)
+        shape = self.aligner(img, self._dlib.rectangle(lo, lo, n - lo, n - lo))
+        return np.asarray(self.net.compute_face_descriptor(img, shape), dtype=np.float64)
+
     def describe_all(self, images) -> np.ndarray:
         """Images -> (K, 128) descriptors of those in which a face was aligned (K may be fewer)."""
         out = [d for d in (self.describe(im) for im in images) if d is not None]
