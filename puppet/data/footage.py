@@ -74,16 +74,13 @@ def head_angles(lm3: np.ndarray) -> tuple[float, float]:
 def face_sharpness(rgb: np.ndarray, box: tuple[float, float, float]) -> float:
     """Variance of the luma Laplacian (puppet.measure.metrics) of the face ``box`` (cx, cy, side),
     resampled to 96 px: comparable between faces of different sizes in one clip."""
-    import cv2
     import torch
 
+    from puppet.face.landmarks import CropBox, crop
     from puppet.measure.metrics import laplacian_variance
 
     cx, cy, side = box
-    k = 96.0 / max(side, 1.0)
-    m = np.array([[k, 0, 48 - k * cx], [0, k, 48 - k * cy]], dtype=np.float64)
-    face = cv2.warpAffine(rgb, m, (96, 96), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    face = crop(rgb, CropBox(cx, cy, max(side, 1.0)), 96)
     t = torch.from_numpy(face).permute(2, 0, 1)[None].float() / 255
     return float(laplacian_variance(t)[0])
 
@@ -92,9 +89,10 @@ def face_thumb(rgb: np.ndarray, box: tuple[float, float, float], side: int = THU
     """A (side, side, 3) uint8 picture of the face ``box`` with a margin."""
     import cv2
 
+    from puppet.face.landmarks import CropBox
+
     cx, cy, s = box
-    k = side / (1.4 * max(s, 1.0))
-    m = np.array([[k, 0, side / 2 - k * cx], [0, k, side / 2 - k * cy]], dtype=np.float64)
+    m = CropBox(cx, cy, 1.4 * max(s, 1.0)).affine(side)
     return cv2.warpAffine(rgb, m, (side, side), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
 
 

@@ -104,8 +104,8 @@ class FootageReport:
                 f"{len(people)} found; {n_shots} shot{'s' if n_shots != 1 else ''}",
                 "rejected: " + (", ".join(f"{n} {why}" for why, n in counts.items()) or "none")]
         rows = [self._row(head, [], width)]
-        for sh in self.shots:
-            frames = [f for f, (kind, r) in sorted(self.wanted.items()) if kind == "shot" and r == self.shots.index(sh)]
+        for row, sh in enumerate(self.shots):
+            frames = [f for f, (kind, r) in sorted(self.wanted.items()) if kind == "shot" and r == row]
             why = ", ".join(f"{n} {r}" for r, n in sh["rejected"].items())
             state = "kept" if sh["kept"] else "dropped"
             lines = [f"shot {sh['shot']}  {_clock(sh['start'], self.fps)}-{_clock(sh['end'], self.fps)}",

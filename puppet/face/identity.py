@@ -83,14 +83,14 @@ class FaceDescriber:
         (bicubic) so that the face is about 150 px across, dlib's working size, then aligned."""
         import cv2
 
+        from puppet.face.landmarks import CropBox
+
         cx, cy, side = box
-        k = 150.0 / max(side, 1.0)
-        half = side  # the aligner looks a little outside the box
-        m = np.array([[k, 0, half * k - k * cx], [0, k, half * k - k * cy]], dtype=np.float64)
-        n = round(2 * half * k)
+        n = 300  # twice the face, which dlib wants about 150 px across: the aligner looks outside the box
+        m = CropBox(cx, cy, 2 * max(side, 1.0)).affine(n)
         img = np.ascontiguousarray(cv2.warpAffine(rgb, m, (n, n), flags=cv2.INTER_CUBIC,
                                                   borderMode=cv2.BORDER_REPLICATE))
-        lo = round((n - side * k) / 2)
+        lo = round(n / 4)
         shape = self.aligner(img, self._dlib.rectangle(lo, lo, n - lo, n - lo))
         return np.asarray(self.net.compute_face_descriptor(img, shape), dtype=np.float64)
 
